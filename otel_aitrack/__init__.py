@@ -1,0 +1,79 @@
+"""otel-aitrack: every failed AI provider call, recorded — which AI feature, why, and since when.
+
+Quick start::
+
+    from otel_aitrack import AITrackInstrumentor, track, stats
+
+    AITrackInstrumentor().instrument()          # or: opentelemetry-instrument python app.py
+
+    with track("summarize_ticket", task="summarize a support ticket", user=user_id):
+        client.chat.completions.create(model="gpt-4o-mini", messages=[...])
+
+    stats()["summarize_ticket"].failure_rate    # e.g. 40.0
+
+Every SDK call becomes one CLIENT span carrying the error code, message, full traceback, HTTP status,
+provider error code and request id of a failure; metrics count calls and failures per prompt type.
+The telemetry names are listed in docs/telemetry.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
+
+from opentelemetry._logs import get_logger
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
+from opentelemetry.metrics import get_meter
+from opentelemetry.trace import get_tracer
+
+from . import guard, runtime
+from .book import BOOK, PromptStats, reset_stats, stats
+from .config import load_settings
+from .context import track
+from .instruments import Instruments
+from .package import _instruments
+from .patch import patch_all, unpatch_all
+from .redaction import Redactor
+from .version import __version__
+
+__all__ = ["AITrackInstrumentor", "PromptStats", "__version__", "reset_stats", "stats", "track"]
+
+_SCOPE = "otel_aitrack"
+_SCHEMA_URL = "https://opentelemetry.io/schemas/1.37.0"
+
+
+class AITrackInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+    """Instruments every supported provider SDK that is installed (OpenAI 2.x and 3.x).
+
+    Keyword arguments of `instrument()` (all optional): `tracer_provider`, `meter_provider`,
+    `logger_provider`, and the settings of docs/telemetry.md (`traceback_max_length`,
+    `message_max_length`, `content_max_length`, `redact_patterns`, `max_prompt_types`,
+    `capture_content`), which override their `OTEL_AITRACK_*` environment variables.
+    """
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return _instruments
+
+    def _instrument(self, **kwargs: Any) -> None:
+        settings = load_settings(kwargs)
+        BOOK.max_prompt_types = settings.max_prompt_types
+        meter = get_meter(_SCOPE, __version__, kwargs.get("meter_provider"), schema_url=_SCHEMA_URL)
+        instruments = Instruments(meter, BOOK)
+        guard.on_internal_error(instruments.count_internal_error)
+        runtime.activate(
+            runtime.Runtime(
+                tracer=get_tracer(_SCOPE, __version__, kwargs.get("tracer_provider"), schema_url=_SCHEMA_URL),
+                instruments=instruments,
+                settings=settings,
+                redactor=Redactor(settings.redact_patterns),
+                book=BOOK,
+                exception_logger=get_logger(_SCOPE, __version__, kwargs.get("logger_provider"))
+                if settings.exception_as_log
+                else None,
+            )
+        )
+        patch_all()
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        unpatch_all()
+        runtime.deactivate()

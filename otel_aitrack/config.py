@@ -1,0 +1,89 @@
+"""Settings: `OTEL_AITRACK_*` environment variables, overridden by `instrument()` keyword arguments."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+ENV_TRACEBACK_MAX_LENGTH = "OTEL_AITRACK_TRACEBACK_MAX_LENGTH"
+ENV_MESSAGE_MAX_LENGTH = "OTEL_AITRACK_MESSAGE_MAX_LENGTH"
+ENV_CONTENT_MAX_LENGTH = "OTEL_AITRACK_CONTENT_MAX_LENGTH"
+ENV_REDACT_PATTERNS = "OTEL_AITRACK_REDACT_PATTERNS"
+ENV_MAX_PROMPT_TYPES = "OTEL_AITRACK_MAX_PROMPT_TYPES"
+ENV_STRICT = "OTEL_AITRACK_STRICT"
+ENV_CAPTURE_CONTENT = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
+ENV_EXCEPTION_SIGNAL = "OTEL_SEMCONV_EXCEPTION_SIGNAL_OPT_IN"
+
+_TRUE = {"1", "true", "yes", "on", "span_only", "span_and_event", "event_only"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the instrumentation may record and how much of it."""
+
+    traceback_max_length: int = 8192
+    message_max_length: int = 1024
+    content_max_length: int = 16384
+    redact_patterns: tuple[str, ...] = ()
+    max_prompt_types: int = 100
+    capture_content: bool = False
+    exception_as_span_event: bool = True
+    exception_as_log: bool = False
+    strict: bool = False
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+def load_settings(overrides: Mapping[str, Any] | None = None) -> Settings:
+    """Settings from the environment, then from `instrument(**overrides)`."""
+    env = os.environ
+    signal = env.get(ENV_EXCEPTION_SIGNAL, "").strip().lower()
+    settings = Settings(
+        traceback_max_length=_int(env.get(ENV_TRACEBACK_MAX_LENGTH), Settings.traceback_max_length),
+        message_max_length=_int(env.get(ENV_MESSAGE_MAX_LENGTH), Settings.message_max_length),
+        content_max_length=_int(env.get(ENV_CONTENT_MAX_LENGTH), Settings.content_max_length),
+        redact_patterns=parse_patterns(env.get(ENV_REDACT_PATTERNS)),
+        max_prompt_types=_int(env.get(ENV_MAX_PROMPT_TYPES), Settings.max_prompt_types),
+        capture_content=is_true(env.get(ENV_CAPTURE_CONTENT)),
+        exception_as_span_event=signal != "logs",
+        exception_as_log=signal in {"logs", "logs/dup"},
+        strict=is_true(env.get(ENV_STRICT)),
+    )
+    known = {name for name in Settings.__dataclass_fields__ if name != "extra"}
+    given = dict(overrides or {})
+    if "redact_patterns" in given:
+        given["redact_patterns"] = tuple(_as_sequence(given["redact_patterns"]))
+    chosen = {key: value for key, value in given.items() if key in known}
+    extra = {key: value for key, value in given.items() if key not in known}
+    return replace(settings, **chosen, extra=extra)
+
+
+def is_true(value: str | None) -> bool:
+    return (value or "").strip().lower() in _TRUE
+
+
+def parse_patterns(value: str | None) -> tuple[str, ...]:
+    """A JSON array of regular expressions, or one bare regular expression."""
+    if not value or not value.strip():
+        return ()
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        return (value,)
+    if isinstance(parsed, list):
+        return tuple(str(item) for item in parsed)
+    return (value,)
+
+
+def _as_sequence(value: str | Sequence[str]) -> Sequence[str]:
+    return (value,) if isinstance(value, str) else value
+
+
+def _int(value: str | None, default: int) -> int:
+    try:
+        number = int(value) if value is not None else default
+    except ValueError:
+        return default
+    return number if number > 0 else default

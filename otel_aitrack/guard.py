@@ -1,0 +1,50 @@
+"""The one guard for otel-aitrack's own errors: your code still runs, with less telemetry.
+
+An internal error is logged at debug level and counted in `aitrack.instrumentation.errors`, never
+raised into the application. Under the project's own test run (`OTEL_AITRACK_STRICT=1`) it re-raises,
+so that an instrumentation bug cannot hide behind the guard.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from .config import ENV_STRICT, is_true
+
+_logger = logging.getLogger("otel_aitrack")
+T = TypeVar("T")
+
+_on_error: list[Callable[[BaseException], None]] = []
+
+
+def on_internal_error(counter: Callable[[BaseException], None]) -> None:
+    """Register what counts an internal error (the metric instrument, once instrumented)."""
+    _on_error[:] = [counter]
+
+
+def strict() -> bool:
+    return is_true(os.environ.get(ENV_STRICT))
+
+
+def report(error: Exception, where: str) -> None:
+    """Log and count an internal error; re-raise it in strict mode."""
+    _logger.debug("otel-aitrack internal error in %s; the call itself is unaffected", where, exc_info=error)
+    for count in _on_error:
+        try:
+            count(error)
+        except Exception:  # pragma: no cover - the counter itself failing must not matter
+            _logger.debug("otel-aitrack could not count an internal error", exc_info=True)
+    if strict():
+        raise error
+
+
+def guarded(where: str, default: T, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run an instrumentation step; on an internal error report it and return `default`."""
+    try:
+        return function(*args, **kwargs)
+    except Exception as error:
+        report(error, where)
+        return default

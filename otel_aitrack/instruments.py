@@ -1,0 +1,78 @@
+"""The metric instruments, created once per `instrument()` from the meter provider given to it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from opentelemetry.metrics import CallbackOptions, Meter, Observation
+
+from . import names
+from .book import FailureBook
+
+# Bucket advice from the GenAI semantic conventions.
+DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
+TOKEN_BUCKETS = (
+    1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864,
+)  # fmt: skip
+
+
+class Instruments:
+    """Counters and histograms recorded per call; gauges observed from the failure book."""
+
+    def __init__(self, meter: Meter, book: FailureBook) -> None:
+        self.book = book
+        self.calls = meter.create_counter(
+            names.METRIC_CALLS, unit="{call}", description="AI provider calls, failed ones with error.type."
+        )
+        self.internal_errors = meter.create_counter(
+            names.METRIC_INSTRUMENTATION_ERRORS,
+            unit="{error}",
+            description="Internal otel-aitrack errors that were swallowed; the user's calls were unaffected.",
+        )
+        self.duration = meter.create_histogram(
+            names.METRIC_OPERATION_DURATION,
+            unit="s",
+            description="GenAI operation duration.",
+            explicit_bucket_boundaries_advisory=list(DURATION_BUCKETS),
+        )
+        self.token_usage = meter.create_histogram(
+            names.METRIC_TOKEN_USAGE,
+            unit="{token}",
+            description="Number of input and output tokens used.",
+            explicit_bucket_boundaries_advisory=[float(b) for b in TOKEN_BUCKETS],
+        )
+        meter.create_observable_gauge(
+            names.METRIC_CONSECUTIVE_FAILURES,
+            callbacks=[self._observe_consecutive],
+            unit="{call}",
+            description="Failed calls in a row per prompt type; 0 after a success.",
+        )
+        meter.create_observable_gauge(
+            names.METRIC_LAST_FAILURE_TIMESTAMP,
+            callbacks=[self._observe_last_failure],
+            unit="s",
+            description="Unix time of the last failed call per prompt type.",
+        )
+
+    def count_internal_error(self, error: BaseException) -> None:
+        self.internal_errors.add(1, {names.ERROR_TYPE: type(error).__name__})
+
+    def record_call(
+        self, attributes: dict[str, Any], extra: dict[str, Any], seconds: float, tokens: dict[str, int]
+    ) -> None:
+        """One finished call: `attributes` on every instrument, `extra` (semconv) on the histograms."""
+        self.calls.add(1, attributes)
+        detailed = {**attributes, **extra}
+        self.duration.record(seconds, detailed)
+        for token_type, count in tokens.items():
+            self.token_usage.record(count, {**detailed, names.GEN_AI_TOKEN_TYPE: token_type})
+
+    def _observe_consecutive(self, options: CallbackOptions) -> Iterable[Observation]:
+        for prompt_type, stats in self.book.snapshot().items():
+            yield Observation(stats.consecutive_failures, {names.GEN_AI_PROMPT_NAME: prompt_type})
+
+    def _observe_last_failure(self, options: CallbackOptions) -> Iterable[Observation]:
+        for prompt_type, stats in self.book.snapshot().items():
+            if stats.last_failure_timestamp is not None:
+                yield Observation(stats.last_failure_timestamp, {names.GEN_AI_PROMPT_NAME: prompt_type})

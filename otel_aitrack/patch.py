@@ -1,0 +1,67 @@
+"""What is patched: each provider's endpoints (and retry hook), wrapped and unwrapped as one list."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Iterator
+
+from opentelemetry.instrumentation.utils import unwrap
+from wrapt import wrap_function_wrapper
+
+from .providers.base import Provider
+from .providers.openai import OpenAIProvider
+from .wrappers import method_wrapper, retry_counter
+
+_logger = logging.getLogger(__name__)
+
+PROVIDERS: tuple[Provider, ...] = (OpenAIProvider(),)
+
+# What this process patched, so `uninstrument()` restores exactly that.
+_patched: list[tuple[str, str]] = []
+
+
+def patch_all() -> None:
+    for provider in PROVIDERS:
+        for module, method, wrapper in _targets(provider):
+            if (module, method) in _patched or not _wrap(module, method, wrapper):
+                continue
+            _patched.append((module, method))
+
+
+def unpatch_all() -> None:
+    while _patched:
+        module, method = _patched.pop()
+        owner_path, _, name = method.rpartition(".")
+        owner = _resolve(importlib.import_module(module), owner_path)
+        unwrap(owner, name)
+
+
+def patched() -> tuple[tuple[str, str], ...]:
+    return tuple(_patched)
+
+
+def _targets(provider: Provider) -> Iterator[tuple[str, str, object]]:
+    for endpoint in provider.endpoints:
+        yield endpoint.module, endpoint.method, method_wrapper(provider, endpoint)
+    for module, method in provider.retry_hooks():
+        yield module, method, retry_counter
+
+
+def _wrap(module: str, method: str, wrapper: object) -> bool:
+    """Wrap one method; an SDK (or a method of it) that is not installed is skipped quietly."""
+    try:
+        imported = importlib.import_module(module)
+        owner_path, _, name = method.rpartition(".")
+        getattr(_resolve(imported, owner_path), name)
+    except (ImportError, AttributeError):
+        _logger.debug("otel-aitrack: %s.%s not available, not instrumented", module, method)
+        return False
+    wrap_function_wrapper(module, method, wrapper)
+    return True
+
+
+def _resolve(obj: object, dotted: str) -> object:
+    for part in filter(None, dotted.split(".")):
+        obj = getattr(obj, part)
+    return obj

@@ -1,0 +1,1 @@
+"""Provider modules: one per SDK, each answering the contract in `base`."""

@@ -1,0 +1,88 @@
+"""The provider contract: the few questions the core asks of each provider SDK.
+
+The core (spans, metrics, failure book, streams, redaction) knows nothing of any SDK. A provider module
+answers: which methods to wrap, how to read the request and the response, what an error carries, and
+what ends a stream. Every answer is a pure function of its inputs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple, Protocol
+
+
+class Endpoint(NamedTuple):
+    """One SDK method to wrap, e.g. `openai.resources.chat.completions` / `Completions.create`."""
+
+    module: str
+    method: str  # "Class.method"
+    operation: str  # gen_ai.operation.name: chat, embeddings, text_completion, …
+    is_async: bool
+
+
+@dataclass
+class ErrorDetails:
+    """What a provider's exception tells about a failure."""
+
+    status_code: int | None = None
+    provider_code: str | None = None
+    request_id: str | None = None
+    category: str | None = None  # None: let the core categorize from status and code
+
+
+@dataclass
+class ResponseDetails:
+    """What a successful response (or a finished stream) tells."""
+
+    attributes: dict[str, Any] = field(default_factory=dict)
+    tokens: dict[str, int] = field(default_factory=dict)  # {"input": n, "output": m}
+    output_messages: list[dict[str, Any]] | None = None
+
+
+@dataclass
+class StreamError:
+    """A failure signalled by a stream event rather than an exception."""
+
+    error_type: str
+    message: str
+    provider_code: str | None = None
+
+
+class StreamState(Protocol):
+    """Follows one stream, chunk by chunk."""
+
+    terminal: bool  # the stream's end marker was seen (finish_reason, response.completed, …)
+    error: StreamError | None
+
+    def observe(self, chunk: Any) -> None: ...
+
+    def details(self) -> ResponseDetails: ...
+
+
+class Provider(Protocol):
+    """One provider SDK, as the core sees it."""
+
+    name: str  # default gen_ai.provider.name
+    endpoints: tuple[Endpoint, ...]
+
+    def request_attributes(self, endpoint: Endpoint, instance: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """Span attributes known before the call: model, server address and port, provider name."""
+        ...
+
+    def input_messages(self, endpoint: Endpoint, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """Captured-content attributes of the request (only asked when content capture is on)."""
+        ...
+
+    def response_details(self, endpoint: Endpoint, result: Any, capture: bool) -> ResponseDetails:
+        """What a non-stream result tells: ids, model, finish reasons, tokens, request id."""
+        ...
+
+    def is_stream(self, result: Any) -> bool: ...
+
+    def stream_state(self, endpoint: Endpoint, stream: Any, capture: bool) -> StreamState: ...
+
+    def error_details(self, error: BaseException) -> ErrorDetails: ...
+
+    def retry_hooks(self) -> tuple[tuple[str, str], ...]:
+        """(module, "Class.method") of the SDK's per-attempt request builder, to count retries."""
+        ...

@@ -1,0 +1,93 @@
+"""The wrappers put around SDK methods: start a call, run the method, end the call.
+
+Sync and async share everything but the `await`. The user's result and exception pass through
+untouched; every instrumentation step runs under the guard.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .call import CURRENT_CALL, Call
+from .guard import guarded
+from .providers.base import Endpoint, Provider
+from .runtime import active
+from .streams import StreamFollower, follow
+from .tracebacks import caller_frame
+
+Wrapper = Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], Any]
+
+
+def method_wrapper(provider: Provider, endpoint: Endpoint) -> Wrapper:
+    """The wrapt wrapper of one SDK method (sync or async, as the endpoint says)."""
+    return _async_wrapper(provider, endpoint) if endpoint.is_async else _sync_wrapper(provider, endpoint)
+
+
+def _sync_wrapper(provider: Provider, endpoint: Endpoint) -> Wrapper:
+    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        call = _start(provider, endpoint, instance, kwargs)
+        if call is None:
+            return wrapped(*args, **kwargs)
+        try:
+            result = wrapped(*args, **kwargs)
+        except BaseException as error:
+            _fail(call, error)
+            raise
+        return _finish(call, result)
+
+    return wrapper
+
+
+def _async_wrapper(provider: Provider, endpoint: Endpoint) -> Wrapper:
+    async def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        call = _start(provider, endpoint, instance, kwargs)
+        if call is None:
+            return await wrapped(*args, **kwargs)
+        try:
+            result = await wrapped(*args, **kwargs)
+        except BaseException as error:
+            _fail(call, error)
+            raise
+        return _finish(call, result)
+
+    return wrapper
+
+
+def retry_counter(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Wraps the SDK's per-attempt request builder: tells the current call which attempt this is."""
+    call = CURRENT_CALL.get()
+    if call is not None:
+        guarded("retry count", None, call.count_attempt, kwargs.get("retries_taken", 0))
+    return wrapped(*args, **kwargs)
+
+
+def _start(provider: Provider, endpoint: Endpoint, instance: Any, kwargs: dict[str, Any]) -> Call | None:
+    runtime = active()
+    if runtime is None or CURRENT_CALL.get() is not None:
+        # Not instrumented, or a call made from inside another instrumented call (one span each).
+        return None
+    call = guarded("call start", None, Call, runtime, provider, endpoint, instance, kwargs)
+    if call is not None:
+        guarded("call enter", None, call.enter)
+    return call
+
+
+def _fail(call: Call, error: BaseException) -> None:
+    guarded("call leave", None, call.leave)
+    guarded("call failure", None, call.failed, error, caller_frame())
+
+
+def _finish(call: Call, result: Any) -> Any:
+    guarded("call leave", None, call.leave)
+    guarded("call success", None, _succeed, call, result)
+    return result
+
+
+def _succeed(call: Call, result: Any) -> None:
+    provider, endpoint = call.provider, call.endpoint
+    if provider.is_stream(result):
+        state = provider.stream_state(endpoint, result, call.capture)
+        if follow(result, StreamFollower(call, state)):
+            return
+    call.succeeded(provider.response_details(endpoint, result, call.capture))
