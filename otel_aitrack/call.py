@@ -67,7 +67,7 @@ class Call:
         self._started = time.perf_counter()
         self._ended = False
         self._lock = threading.Lock()
-        self._tokens: tuple[otel_context.Token[otel_context.Context], contextvars.Token[Call | None]] | None = None
+        self._tokens: tuple[object, contextvars.Token[Call | None]] | None = None
 
     # --- while the SDK method runs ---------------------------------------------------------------
 
@@ -81,7 +81,7 @@ class Call:
             otel_token, call_token = self._tokens
             self._tokens = None
             CURRENT_CALL.reset(call_token)
-            otel_context.detach(otel_token)
+            otel_context.detach(otel_token)  # type: ignore[arg-type]
 
     def count_attempt(self, retries_taken: int) -> None:
         self.attempts = max(self.attempts, retries_taken)
@@ -113,7 +113,9 @@ class Call:
         settings = self.runtime.settings
         redactor = self.runtime.redactor
         message = redactor.clean(str(error) or type(error).__name__, settings.message_max_length)
-        stack = redactor.clean(full_traceback(error, call_site, settings.traceback_max_length), settings.traceback_max_length)
+        stack = redactor.clean(
+            full_traceback(error, call_site, settings.traceback_max_length), settings.traceback_max_length
+        )
         self._emit_exception(type(error), message, stack)
         self._record_failure(type(error).__name__, message, stack, details, outcome)
 
@@ -133,9 +135,13 @@ class Call:
         if not self._claim_end():
             return
         self.span.set_attributes(details.attributes)
-        error_details = ErrorDetails(details.attributes.get(names.HTTP_RESPONSE_STATUS_CODE), None, None, Category.STREAM_TRUNCATED)
+        error_details = ErrorDetails(
+            details.attributes.get(names.HTTP_RESPONSE_STATUS_CODE), None, None, Category.STREAM_TRUNCATED
+        )
         message = "The stream ended without its end marker (no finish reason / completion event)."
-        self._record_failure(names.STREAM_TRUNCATED_ERROR_TYPE, message, None, error_details, StreamOutcome.TRUNCATED, details)
+        self._record_failure(
+            names.STREAM_TRUNCATED_ERROR_TYPE, message, None, error_details, StreamOutcome.TRUNCATED, details
+        )
 
     def cancelled(self, outcome: str | None = None) -> None:
         """Interrupted by the application (Ctrl-C, task cancellation): ended, never counted."""
@@ -218,7 +224,9 @@ class Call:
         return {key: clean(value, limit) for key, value in attributes.items()}
 
 
-def _failure_attributes(error_type: str, message: str, stack: str | None, details: ErrorDetails) -> dict[str, Any]:
+def _failure_attributes(
+    error_type: str, message: str, stack: str | None, details: ErrorDetails
+) -> dict[str, Any]:
     attributes: dict[str, Any] = {
         names.ERROR_TYPE: error_type,
         names.AITRACK_ERROR_MESSAGE: message,

@@ -43,7 +43,9 @@ class Tracking:
 
 
 _UNTRACKED = Tracking()
-_CURRENT: contextvars.ContextVar[Tracking] = contextvars.ContextVar("otel_aitrack_tracking", default=_UNTRACKED)
+_CURRENT: contextvars.ContextVar[Tracking] = contextvars.ContextVar(
+    "otel_aitrack_tracking", default=_UNTRACKED
+)
 
 
 def current_tracking() -> Tracking:
@@ -54,13 +56,16 @@ def _prompt_type_name(prompt_type: object) -> str:
     """A usable name; a bad one is logged and counted as untracked rather than raised into the app."""
     name = prompt_type.strip() if isinstance(prompt_type, str) else ""
     if not name:
-        _logger.warning("otel-aitrack: track() got %r, not a prompt type name; counting as %r",
-                        prompt_type, DEFAULT_PROMPT_TYPE)
+        _logger.warning(
+            "otel-aitrack: track() got %r, not a prompt type name; counting as %r",
+            prompt_type,
+            DEFAULT_PROMPT_TYPE,
+        )
         return DEFAULT_PROMPT_TYPE
     return name
 
 
-class track:  # noqa: N801 - used like a function: `with track("x"):` / `@track("x")`
+class track:
     """Attribute the AI calls inside a block or function to a prompt type.
 
     Usable as a context manager (`with track("summarize_ticket", user=uid): ...`) and as a decorator

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import logging
 from collections.abc import Iterator
+from typing import Any
 
 from opentelemetry.instrumentation.utils import unwrap
 from wrapt import wrap_function_wrapper
@@ -41,14 +42,14 @@ def patched() -> tuple[tuple[str, str], ...]:
     return tuple(_patched)
 
 
-def _targets(provider: Provider) -> Iterator[tuple[str, str, object]]:
+def _targets(provider: Provider) -> Iterator[tuple[str, str, Any]]:
     for endpoint in provider.endpoints:
         yield endpoint.module, endpoint.method, method_wrapper(provider, endpoint)
     for module, method in provider.retry_hooks():
         yield module, method, retry_counter
 
 
-def _wrap(module: str, method: str, wrapper: object) -> bool:
+def _wrap(module: str, method: str, wrapper: Any) -> bool:
     """Wrap one method; an SDK (or a method of it) that is not installed is skipped quietly."""
     try:
         imported = importlib.import_module(module)

@@ -36,5 +36,3 @@ def deactivate() -> None:
 
 def active() -> Runtime | None:
     return _ACTIVE[0] if _ACTIVE else None
-
-

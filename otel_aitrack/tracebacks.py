@@ -42,7 +42,12 @@ def full_traceback(error: BaseException, call_site: FrameType | None, max_length
 
 
 def _format(stack: list[traceback.FrameSummary]) -> list[str]:
-    return list(traceback.StackSummary.from_list(stack).format())
+    """One text per frame (no "[Previous line repeated]" folding, so indices stay frame indices)."""
+    summary = traceback.StackSummary.from_list(stack)
+    format_frame = getattr(summary, "format_frame_summary", None)
+    if format_frame is None:  # Python 3.10
+        return ["".join(traceback.StackSummary.from_list([frame]).format()) for frame in stack]
+    return [format_frame(frame) for frame in summary]
 
 
 def _chained_text(te: traceback.TracebackException) -> str:

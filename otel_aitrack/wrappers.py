@@ -25,7 +25,9 @@ def method_wrapper(provider: Provider, endpoint: Endpoint) -> Wrapper:
 
 
 def _sync_wrapper(provider: Provider, endpoint: Endpoint) -> Wrapper:
-    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    def wrapper(
+        wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
         call = _start(provider, endpoint, instance, kwargs)
         if call is None:
             return wrapped(*args, **kwargs)
@@ -40,7 +42,9 @@ def _sync_wrapper(provider: Provider, endpoint: Endpoint) -> Wrapper:
 
 
 def _async_wrapper(provider: Provider, endpoint: Endpoint) -> Wrapper:
-    async def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    async def wrapper(
+        wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
         call = _start(provider, endpoint, instance, kwargs)
         if call is None:
             return await wrapped(*args, **kwargs)
@@ -54,7 +58,9 @@ def _async_wrapper(provider: Provider, endpoint: Endpoint) -> Wrapper:
     return wrapper
 
 
-def retry_counter(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+def retry_counter(
+    wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
     """Wraps the SDK's per-attempt request builder: tells the current call which attempt this is."""
     call = CURRENT_CALL.get()
     if call is not None:

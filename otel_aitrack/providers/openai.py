@@ -150,15 +150,16 @@ def usage_tokens(result: Any) -> dict[str, int]:
     if usage is None:
         return {}
     tokens: dict[str, int] = {}
-    for token_type, fields in (("input", ("input_tokens", "prompt_tokens")), ("output", ("output_tokens", "completion_tokens"))):
+    for token_type, fields in (
+        ("input", ("input_tokens", "prompt_tokens")),
+        ("output", ("output_tokens", "completion_tokens")),
+    ):
         for name in fields:
             value = getattr(usage, name, None)
             if isinstance(value, int):
                 tokens[token_type] = value
                 break
     return tokens
-
-
 
 
 def http_response_attributes(response: Any) -> dict[str, Any]:
@@ -236,7 +237,9 @@ class OpenAIStreamState:
             self.terminal = True
             self._reasons = finish_reasons(response) if response is not None else self._reasons
         if event_type == "error":
-            self.error = StreamError(type(event).__name__, str(getattr(event, "message", "")), _str(event, "code"))
+            self.error = StreamError(
+                type(event).__name__, str(getattr(event, "message", "")), _str(event, "code")
+            )
         elif event_type == "response.failed":
             failure = getattr(response, "error", None)
             message = str(getattr(failure, "message", "")) or "response failed"
@@ -282,14 +285,15 @@ def input_message_attributes(endpoint: Endpoint, kwargs: Mapping[str, Any]) -> d
 def output_messages(result: Any) -> list[dict[str, Any]] | None:
     choices = getattr(result, "choices", None)
     if isinstance(choices, list):
-        return [assistant_message(_message_text(choice), getattr(choice, "finish_reason", None)) for choice in choices]
+        return [
+            assistant_message(_message_text(choice), getattr(choice, "finish_reason", None))
+            for choice in choices
+        ]
     text = getattr(result, "output_text", None)
     if isinstance(text, str):
         reasons = finish_reasons(result)
         return [assistant_message(text, reasons[0] if reasons else None)]
     return None
-
-
 
 
 def _request_messages(kwargs: Mapping[str, Any]) -> list[Mapping[str, Any]]:
@@ -298,7 +302,9 @@ def _request_messages(kwargs: Mapping[str, Any]) -> list[Mapping[str, Any]]:
         if isinstance(value, str):
             return [{"role": "user", "content": value}]
         if isinstance(value, list):
-            return [item if isinstance(item, Mapping) else {"role": "user", "content": item} for item in value]
+            return [
+                item if isinstance(item, Mapping) else {"role": "user", "content": item} for item in value
+            ]
     return []
 
 
@@ -306,10 +312,11 @@ def _parts(content: Any) -> list[dict[str, Any]]:
     if isinstance(content, str):
         return [text_part(content)]
     if isinstance(content, list):
-        return [text_part(str(item.get("text", ""))) if isinstance(item, Mapping) else text_part(str(item)) for item in content]
+        return [
+            text_part(str(item.get("text", ""))) if isinstance(item, Mapping) else text_part(str(item))
+            for item in content
+        ]
     return [] if content is None else [text_part(str(content))]
-
-
 
 
 def _message_text(choice: Any) -> str:

@@ -1,0 +1,1 @@
+"""otel-aitrack's test suite."""

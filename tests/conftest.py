@@ -1,0 +1,112 @@
+"""Fixtures: fake provider → OTel SDK with in-memory exporters → instrumented real openai clients.
+
+`OTEL_AITRACK_STRICT=1` makes the instrumentation's internal errors re-raise during this test run,
+so that a bug cannot hide behind the guard that protects users.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OTEL_AITRACK_STRICT", "1")
+
+from collections.abc import Iterator
+from typing import Any
+
+import openai
+import pytest
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+import otel_aitrack
+from tests.fakes.openai_server import FakeOpenAI
+from tests.support import InMemoryLogExporter, add_log_processor
+
+API_KEY = "sk-proj-TESTKEY1234567890abcdefSECRET"
+
+
+class Telemetry:
+    """What the instrumentation exported during one test."""
+
+    def __init__(self) -> None:
+        self.spans_exporter = InMemorySpanExporter()
+        self.tracer_provider = TracerProvider()
+        self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.spans_exporter))
+        self.reader = InMemoryMetricReader()
+        self.meter_provider = MeterProvider(metric_readers=[self.reader])
+        self.logs_exporter = InMemoryLogExporter()
+        self.logger_provider = LoggerProvider()
+        add_log_processor(self.logger_provider, self.logs_exporter)
+
+    def spans(self) -> list[ReadableSpan]:
+        return list(self.spans_exporter.get_finished_spans())
+
+    def span(self) -> ReadableSpan:
+        spans = self.spans()
+        assert len(spans) == 1, [s.name for s in spans]
+        return spans[0]
+
+    def points(self, name: str) -> list[Any]:
+        data = self.reader.get_metrics_data()
+        found = []
+        for resource in data.resource_metrics if data else ():
+            for scope in resource.scope_metrics:
+                for metric in scope.metrics:
+                    if metric.name == name:
+                        found.extend(metric.data.data_points)
+        return found
+
+    def metric_unit(self, name: str) -> str | None:
+        data = self.reader.get_metrics_data()
+        for resource in data.resource_metrics if data else ():
+            for scope in resource.scope_metrics:
+                for metric in scope.metrics:
+                    if metric.name == name:
+                        return str(metric.unit)
+        return None
+
+    def value(self, name: str, **attributes: Any) -> Any:
+        """The value (or histogram count) of the one point whose attributes include `attributes`."""
+        wanted = {key.replace("__", "."): value for key, value in attributes.items()}
+        matches = [p for p in self.points(name) if wanted.items() <= dict(p.attributes).items()]
+        assert len(matches) == 1, (name, wanted, [dict(p.attributes) for p in self.points(name)])
+        point = matches[0]
+        return point.count if hasattr(point, "count") else point.value
+
+
+@pytest.fixture(scope="session")
+def fake() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI() as server:
+        yield server
+
+
+@pytest.fixture
+def telemetry(fake: FakeOpenAI) -> Iterator[Telemetry]:
+    fake.reset()
+    otel_aitrack.reset_stats()
+    seen = Telemetry()
+    instrumentor = otel_aitrack.AITrackInstrumentor()
+    instrumentor.instrument(
+        tracer_provider=seen.tracer_provider,
+        meter_provider=seen.meter_provider,
+        logger_provider=seen.logger_provider,
+    )
+    try:
+        yield seen
+    finally:
+        instrumentor.uninstrument()
+        otel_aitrack.reset_stats()
+
+
+@pytest.fixture
+def client(fake: FakeOpenAI, telemetry: Telemetry) -> openai.OpenAI:
+    return openai.OpenAI(base_url=fake.base_url, api_key=API_KEY, max_retries=0)
+
+
+@pytest.fixture
+def async_client(fake: FakeOpenAI, telemetry: Telemetry) -> openai.AsyncOpenAI:
+    return openai.AsyncOpenAI(base_url=fake.base_url, api_key=API_KEY, max_retries=0)

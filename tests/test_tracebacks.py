@@ -1,0 +1,91 @@
+"""The exported traceback reads as Python's own, and its budget keeps the frames that matter."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+
+from otel_aitrack.tracebacks import full_traceback
+
+
+def _raise_deep(depth: int) -> None:
+    if depth == 0:
+        raise ValueError("the raising frame")
+    _raise_deep(depth - 1)
+
+
+def _catch(function, *args):
+    try:
+        function(*args)
+    except ValueError as error:
+        return error, sys._getframe()
+    raise AssertionError("no error")
+
+
+def user_call_site():
+    return _catch(_raise_deep, 3)
+
+
+def test_full_traceback_has_the_callers_above_the_call_and_the_frames_below() -> None:
+    error, site = user_call_site()
+    text = full_traceback(error, site, 100_000)
+    assert text.startswith("Traceback (most recent call last):\n")
+    assert "in test_full_traceback_has_the_callers_above_the_call_and_the_frames_below" in text
+    assert "in user_call_site" in text
+    assert text.count("in _raise_deep") == 4
+    assert text.rstrip().endswith("ValueError: the raising frame")
+    # Callers come first (outermost first), as Python prints an uncaught exception.
+    assert text.index("in user_call_site") < text.index("in _raise_deep")
+
+
+def test_full_traceback_matches_pythons_own_format_below_the_call_site() -> None:
+    error, site = user_call_site()
+    ours = full_traceback(error, site, 100_000)
+    pythons = "".join(traceback.format_exception(error))
+    below = pythons.split("\n", 1)[1]  # without the header
+    assert below.split("in _catch\n", 1)[1].split("\n", 1)[1] in ours
+
+
+def test_chained_causes_are_printed_first() -> None:
+    def wrapper() -> None:
+        try:
+            raise ConnectionRefusedError("[Errno 111] Connection refused")
+        except OSError as low:
+            raise RuntimeError("Connection error.") from low
+
+    try:
+        wrapper()
+    except RuntimeError as error:
+        text = full_traceback(error, sys._getframe(), 100_000)
+    assert text.index("ConnectionRefusedError") < text.index("The above exception was the direct cause")
+    assert text.rstrip().endswith("RuntimeError: Connection error.")
+
+
+def test_truncation_keeps_header_call_site_raising_frame_and_exception_line() -> None:
+    def recurse_then_call(depth: int):
+        if depth == 0:
+            return user_call_site()
+        return recurse_then_call(depth - 1)
+
+    error, site = _catch_with_deep_stack(recurse_then_call)
+    budget = 1200
+    text = full_traceback(error, site, budget)
+    assert len(text) <= budget
+    assert text.startswith("Traceback (most recent call last):\n")
+    assert "in user_call_site" in text
+    assert 'raise ValueError("the raising frame")' in text
+    assert text.rstrip().endswith("ValueError: the raising frame")
+    assert "frames omitted by otel-aitrack" in text
+
+
+def _catch_with_deep_stack(recurse):
+    return recurse(60)
+
+
+def test_a_huge_message_is_bounded_inside_the_budget() -> None:
+    try:
+        raise ValueError("m" * 50_000)
+    except ValueError as error:
+        text = full_traceback(error, sys._getframe(), 4000)
+    assert len(text) <= 4000
+    assert text.startswith("Traceback (most recent call last):\n")
