@@ -50,8 +50,9 @@ def test_opentelemetry_instrument_exports_the_failed_span(fake: FakeOpenAI, tmp_
     assert done.returncode == 0, done.stderr
     assert "app saw AuthenticationError" in done.stderr
     spans = _json_blocks(done.stdout)
-    ours = [s for s in spans if s["instrumentation_scope"]["name"] == "otel_aitrack"]
+    ours = [s for s in spans if s["name"] == "chat gpt-4o-mini"]
     assert len(ours) == 1, done.stdout
+    assert ours[0]["kind"] == "SpanKind.CLIENT"
     assert ours[0]["attributes"]["error.type"] == "AuthenticationError"
     assert ours[0]["attributes"]["aitrack.error.provider_code"] == "invalid_api_key"
     assert "autoinstrumentKEY" not in done.stdout

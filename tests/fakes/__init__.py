@@ -1,0 +1,1 @@
+"""Fakes of AI provider services that the real SDKs talk to over loopback HTTP."""
