@@ -9,15 +9,21 @@ the user's call site, the raising frame and the exception line survive.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import traceback
+from collections.abc import Iterator
 from types import FrameType
 
 from .redaction import bound
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+Frame = tuple[str, "int | None", str]  # filename, line number, function name
+
 _HEADER = "Traceback (most recent call last):\n"
+_CAUSE = "\nThe above exception was the direct cause of the following exception:\n\n"
+_CONTEXT = "\nDuring handling of the above exception, another exception occurred:\n\n"
 
 
 def caller_frame() -> FrameType | None:
@@ -29,32 +35,60 @@ def caller_frame() -> FrameType | None:
 
 
 def full_traceback(error: BaseException, call_site: FrameType | None, max_length: int) -> str:
-    """The uncaught-style traceback of `error`, chained causes included, bounded to `max_length`."""
-    te = traceback.TracebackException(type(error), error, error.__traceback__, lookup_lines=False)
-    outer = traceback.StackSummary.extract(traceback.walk_stack(call_site), lookup_lines=False)
-    outer.reverse()
-    inner = [frame for frame in te.stack if not frame.filename.startswith(_PACKAGE_DIR)]
-    chained = bound(_chained_text(te), max_length // 4)
-    exception_lines = bound("".join(te.format_exception_only()), max_length // 4)
-    frames = [*_format(outer), *_format(inner)]
-    call_site_index = len(outer) - 1
-    return chained + _fit(frames, call_site_index, exception_lines, max_length - len(chained))
+    """The uncaught-style traceback of `error`, chained causes included, bounded to `max_length`.
+
+    Frames are taken without column positions: Python 3.11+ would parse each frame's source line to
+    draw `^^^^` markers, which costs about 100 us a frame on every failure.
+    """
+    outer = list(reversed(_extract(traceback.walk_stack(call_site))))
+    inner = [frame for frame in _extract(traceback.walk_tb(error.__traceback__)) if not _ours(frame)]
+    chained = bound(_chained_text(error, {id(error)}), max_length // 4)
+    exception_lines = bound(_exception_only(error), max_length // 4)
+    frames = _format(outer) + _format(inner)
+    return chained + _fit(frames, len(outer) - 1, exception_lines, max_length - len(chained))
 
 
-def _format(stack: list[traceback.FrameSummary]) -> list[str]:
+def _extract(frames: Iterator[tuple[FrameType, int]]) -> list[Frame]:
+    return [(frame.f_code.co_filename, lineno, frame.f_code.co_name) for frame, lineno in frames]
+
+
+def _ours(frame: Frame) -> bool:
+    return frame[0].startswith(_PACKAGE_DIR)
+
+
+def _format(frames: list[Frame]) -> list[str]:
     """One text per frame (no "[Previous line repeated]" folding, so indices stay frame indices)."""
-    summary = traceback.StackSummary.from_list(stack)
-    format_frame = getattr(summary, "format_frame_summary", None)
-    if format_frame is None:  # Python 3.10
-        return ["".join(traceback.StackSummary.from_list([frame]).format()) for frame in stack]
-    return [format_frame(frame) for frame in summary]
+    return [_frame_text(*frame) for frame in frames]
 
 
-def _chained_text(te: traceback.TracebackException) -> str:
-    """The causes printed before the main traceback ('The above exception was the direct cause…')."""
-    text = "".join(te.format(chain=True))
-    own = "".join(te.format(chain=False))
-    return text[: len(text) - len(own)] if text.endswith(own) else ""
+@functools.lru_cache(maxsize=4096)
+def _frame_text(filename: str, lineno: int | None, name: str) -> str:
+    """A frame as Python prints it; cached, since the same call sites fail again and again.
+
+    Not `StackSummary.extract`, which stats every source file on each call (`linecache.checkcache`).
+    """
+    frame = traceback.FrameSummary(filename, lineno, name, lookup_line=False)
+    return "".join(traceback.StackSummary.from_list([frame]).format())
+
+
+def _exception_only(error: BaseException) -> str:
+    return "".join(traceback.format_exception_only(type(error), error))
+
+
+def _chained_text(error: BaseException, seen: set[int]) -> str:
+    """The causes Python prints before the exception ('The above exception was the direct cause…')."""
+    if error.__cause__ is not None:
+        cause, joint = error.__cause__, _CAUSE
+    elif error.__context__ is not None and not error.__suppress_context__:
+        cause, joint = error.__context__, _CONTEXT
+    else:
+        return ""
+    if id(cause) in seen:
+        return ""
+    seen.add(id(cause))
+    frames = "".join(_format(_extract(traceback.walk_tb(cause.__traceback__))))
+    header = _HEADER if cause.__traceback__ is not None else ""
+    return _chained_text(cause, seen) + header + frames + _exception_only(cause) + joint
 
 
 def _fit(frames: list[str], call_site: int, exception_lines: str, budget: int) -> str:

@@ -4,10 +4,19 @@ Standard library only. Each request gets a *scenario*: the head of the queue set
 request's `model` when it names a scenario (so `model="server_error"` always fails), else `"ok"`.
 
 Scenarios:
-    ok, slow (2 s, then ok)
-    bad_request, content_filter, unauthorized, forbidden, not_found, conflict, unprocessable,
-    rate_limit, insufficient_quota, server_error, overloaded, key_in_query   (OpenAI's JSON errors)
-    stream_error, stream_failed, stream_truncated, stream_cut, stream_long   (only with "stream": true)
+    ok                  a success (a stream when the body has "stream": true)
+    slow                waits 2 s, then ok (for client timeouts and cancellation)
+    bad_request, content_filter, unauthorized (echoes the caller's full API key), forbidden,
+    not_found, conflict, unprocessable, rate_limit, insufficient_quota, server_error,
+    overloaded (503 with `retry-after-ms: 5`), key_in_query
+                        OpenAI's JSON error answer, also when a stream was asked for
+    stream_error        chat/completions: 2 chunks, then `data: {"error": ...}`;
+                        Responses: a few events, then an `error` event
+    stream_failed       Responses: a few events, then `response.failed`; chat/completions: as stream_error
+    stream_truncated    2 chunks and a clean end without finish_reason (Responses: no response.completed)
+    stream_cut          2 chunks, then the connection drops mid chunked body
+    stream_long         200 chunks 5 ms apart, then a normal end
+Stream scenarios answer a request without "stream": true with ok.
 
 Endpoints (POST): /v1/chat/completions, /v1/responses, /v1/embeddings, /v1/completions. Successes,
 errors, headers and server-sent events have the shapes the real API sends.
@@ -507,7 +516,7 @@ class Handler(BaseHTTPRequestHandler):
             self._send_error(ERRORS[scenario], call)
             return
         if scenario == "slow":
-            time.sleep(SLOW_SECONDS)
+            self._pause(SLOW_SECONDS)
         if call.body.get("stream") is True and call.kind != "embeddings":
             self._stream(scenario, call)
         else:
@@ -585,6 +594,10 @@ class Handler(BaseHTTPRequestHandler):
         encoded = text.encode()
         self.wfile.write(b"%x\r\n%s\r\n" % (len(encoded), encoded))
 
+    def _pause(self, seconds: float) -> None:
+        """Sleep, but wake up at once when the fake stops."""
+        self.server.stopping.wait(seconds)
+
     def _cut(self) -> None:
         """Drop the connection without the chunked body's terminating chunk."""
         self.close_connection = True
@@ -599,7 +612,7 @@ class Handler(BaseHTTPRequestHandler):
         if scenario == "stream_long":
             for index in range(LONG_STREAM_CHUNKS):
                 yield None, chunks.content(f"word{index} ")
-                time.sleep(LONG_STREAM_PAUSE)
+                self._pause(LONG_STREAM_PAUSE)
         elif scenario in STREAM_SCENARIOS:
             for piece in _pieces(_answer_text(call), 3)[:2]:
                 yield None, chunks.content(piece)
@@ -625,12 +638,13 @@ class Handler(BaseHTTPRequestHandler):
         """Responses API: `event: <type>` + `data: {event}` with sequence numbers, no [DONE]."""
         events = ResponseEvents(call)
         yield from _named(events.opening())
-        count = LONG_STREAM_CHUNKS if scenario == "stream_long" else 2
-        pieces = _pieces(_answer_text(call), 2) if count == 2 else [f"word{i} " for i in range(count)]
+        pieces = _pieces(_answer_text(call), 2)
+        if scenario == "stream_long":
+            pieces = [f"word{index} " for index in range(LONG_STREAM_CHUNKS)]
         for index, piece in enumerate(pieces):
             yield from _named([events.delta(piece)])
             if scenario == "stream_long":
-                time.sleep(LONG_STREAM_PAUSE)
+                self._pause(LONG_STREAM_PAUSE)
             if index == 0 and scenario == "stream_cut":
                 raise StreamCut
             if index == 0 and scenario in ("stream_error", "stream_failed"):
@@ -679,6 +693,7 @@ class Server(ThreadingHTTPServer):
 
     def __init__(self, fake: FakeOpenAI) -> None:
         self.fake = fake
+        self.stopping = threading.Event()
         self._open: set[socket.socket] = set()
         self._open_lock = threading.Lock()
         super().__init__(("127.0.0.1", 0), Handler)
@@ -697,6 +712,7 @@ class Server(ThreadingHTTPServer):
         """Silent: a client hanging up mid-answer is normal here."""
 
     def close_connections(self) -> None:
+        """Hang up on every client still connected, then wake the handlers that sleep."""
         with self._open_lock:
             connections = list(self._open)
         for connection in connections:
@@ -704,6 +720,7 @@ class Server(ThreadingHTTPServer):
                 connection.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+        self.stopping.set()
 
 
 # --- the fake ------------------------------------------------------------------------------------

@@ -1,0 +1,487 @@
+"""The alert rules and every dashboard query, run by the real Prometheus tools on known data.
+
+promtool checks and unit-tests the rules file; a Prometheus started on a loopback port, its storage
+backfilled from an OpenMetrics file (`promtool tsdb create-blocks-from openmetrics`), answers every
+PromQL expression of the dashboard and of the alerts at one fixed evaluation time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.stack
+
+REPO = Path(__file__).resolve().parents[2]
+DASHBOARD = REPO / "grafana/dashboards/ai-call-failures.json"
+RULES = REPO / "grafana/prometheus/aitrack-rules.yaml"
+RULE_TESTS = REPO / "grafana/prometheus/aitrack-rules.test.yaml"
+GRAFANA_RULES = REPO / "grafana/provisioning/alerting/aitrack-alerts.yaml"
+DATASOURCES = REPO / "grafana/provisioning/datasources/datasources.yaml"
+
+INSTALL_HINT = "Install Debian's prometheus package (`apt-get install -y prometheus`) or set {env}."
+
+
+def required_binary(env: str, default: str) -> str:
+    path = os.environ.get(env, default)
+    if not (shutil.which(path) or Path(path).is_file()):
+        pytest.fail(f"{path} not found: {INSTALL_HINT.format(env=env)}")
+    return path
+
+
+@pytest.fixture(scope="module")
+def promtool() -> str:
+    return required_binary("PROMTOOL_BIN", "/usr/bin/promtool")
+
+
+# --- promtool on the rules file -------------------------------------------------------------------
+def test_promtool_check_rules_accepts_the_rules_file(promtool: str) -> None:
+    result = subprocess.run(
+        [promtool, "check", "rules", str(RULES)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS: 3 rules found" in result.stdout
+
+
+def test_promtool_unit_tests_of_the_rules_pass(promtool: str) -> None:
+    result = subprocess.run(
+        [promtool, "test", "rules", RULE_TESTS.name],
+        cwd=RULE_TESTS.parent,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_hosted_runbook_base_url_regenerates_rules_that_still_pass(promtool: str, tmp_path: Path) -> None:
+    base = "https://docs.invalid/otel-aitrack/runbook.md"
+    generated = subprocess.run(
+        [sys.executable, "-m", "grafana.src.generate", "--root", str(tmp_path), "--runbook-base-url", base],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert generated.returncode == 0, generated.stderr
+    folder = tmp_path / RULES.relative_to(REPO).parent
+    rules = yaml.safe_load((folder / RULES.name).read_text())["groups"][0]["rules"]
+    assert all(rule["annotations"]["runbook_url"].startswith(base + "#") for rule in rules)
+    result = subprocess.run(
+        [promtool, "test", "rules", RULE_TESTS.name], cwd=folder, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_promtool_tests_cover_warning_critical_consecutive_and_healthy() -> None:
+    tests = yaml.safe_load(RULE_TESTS.read_text())["tests"]
+    firing = {
+        (check["alertname"], alert["exp_labels"]["gen_ai_prompt_name"], check["eval_time"])
+        for test in tests
+        for check in test.get("alert_rule_test", [])
+        for alert in check["exp_alerts"]
+    }
+    silent = {
+        (check["alertname"], check["eval_time"], test["name"])
+        for test in tests
+        for check in test.get("alert_rule_test", [])
+        if not check["exp_alerts"]
+    }
+    assert ("AITrackPromptFailureRateWarning", "summarize", "40m") in firing  # 2 of 5 failing
+    assert any(name == "AITrackPromptFailureRateCritical" and "2 of 5" in t for name, _, t in silent)
+    assert ("AITrackPromptConsecutiveFailures", "classify", "10m") in firing
+    assert sum("healthy" in t for _, _, t in silent) == 3  # all three rules silent on a healthy feature
+
+
+# --- A known world, written as OpenMetrics ----------------------------------------------------------
+T = 1_700_000_000  # evaluation time of every query (unix seconds)
+STEP = 15  # scrape interval of the backfilled samples
+START = T - 60 * 60
+SERVICE = "shop"
+BUCKETS = (0.1, 0.5, 1.0, 2.5, 5.0, 10.0)
+INPUT_TOKENS, OUTPUT_TOKENS = 100, 40
+
+
+@dataclass(frozen=True)
+class Call:
+    minute: int  # relative to T
+    prompt: str
+    error: str = ""
+    model: str = "gpt-4o-mini"
+    seconds: float = 0.8
+
+    @property
+    def at(self) -> int:
+        return T + 60 * self.minute
+
+
+def _world() -> list[Call]:
+    summarize = [Call(m, "summarize") for m in (-50, -45, -40, -35, -14, -9, -5)]
+    summarize += [Call(m, "summarize", "RateLimitError", seconds=0.2) for m in (-38, -36, -33, -11)]
+    summarize += [Call(-3, "summarize", "APITimeoutError", seconds=30.0)]
+    classify = [Call(m, "classify", "NotFoundError", model="gpt-5-nonexistent") for m in range(-12, 0, 2)]
+    translate = [Call(m, "translate") for m in range(-59, 1)]
+    rare = [Call(-7, "rare", "APIConnectionError", seconds=2.0)]
+    return sorted(summarize + classify + translate + rare, key=lambda call: call.at)
+
+
+WORLD = _world()
+# What the fixture means over the 15m window ending at T, per prompt type.
+EXPECTED = {
+    #            calls failed ratio consecutive last error            last failure (minutes)
+    "summarize": (5, 2, 0.4, 1, "APITimeoutError", -3),
+    "classify": (6, 6, 1.0, 6, "NotFoundError", -2),
+    "translate": (15, 0, 0.0, 0, None, None),
+    "rare": (1, 1, 1.0, 1, "APIConnectionError", -7),
+}
+
+
+def _labels(**labels: str) -> str:
+    base = {"job": "demo-app", "instance": "demo-app:9464", "service_name": SERVICE}
+    return ",".join(f'{k}="{v}"' for k, v in {**base, **labels}.items())
+
+
+def _call_labels(call: Call) -> dict[str, str]:
+    labels = {
+        "gen_ai_prompt_name": call.prompt,
+        "gen_ai_provider_name": "openai",
+        "gen_ai_operation_name": "chat",
+        "gen_ai_request_model": call.model,
+    }
+    return {**labels, "error_type": call.error} if call.error else labels
+
+
+def _grid(first: int) -> range:
+    """Scrape timestamps from the first one at or after `first` up to T (series appear when born)."""
+    return range(START + -(-(first - START) // STEP) * STEP, T + 1, STEP)
+
+
+def _counter_lines(name: str, series: dict[str, list[tuple[int, float]]]) -> list[str]:
+    lines = [f"# TYPE {name} unknown"]
+    for labels, events in series.items():
+        for ts in _grid(min(at for at, _ in events)):
+            lines.append(f"{name}{{{labels}}} {sum(v for at, v in events if at <= ts)} {ts}")
+    return lines
+
+
+def _group(calls: list[Call], extra: dict[str, str] | None = None) -> dict[str, list[Call]]:
+    groups: dict[str, list[Call]] = {}
+    for call in calls:
+        groups.setdefault(_labels(**_call_labels(call), **(extra or {})), []).append(call)
+    return groups
+
+
+def _histogram_lines(name: str, observations: dict[str, list[tuple[int, float]]]) -> list[str]:
+    buckets = {}
+    for labels, obs in observations.items():
+        for le in (*BUCKETS, float("inf")):
+            bound = "+Inf" if le == float("inf") else repr(le)
+            buckets[f'{labels},le="{bound}"'] = [(at, 1.0 if value <= le else 0.0) for at, value in obs]
+    counts = {labels: [(at, 1.0) for at, _ in obs] for labels, obs in observations.items()}
+    return [
+        *_counter_lines(f"{name}_bucket", buckets),
+        *_counter_lines(f"{name}_sum", observations),
+        *_counter_lines(f"{name}_count", counts),
+    ]
+
+
+def _gauge_lines(name: str, values: dict[str, list[tuple[int, float]]]) -> list[str]:
+    """Gauges that change at event times; `values` lists (time, new value) per series."""
+    lines = [f"# TYPE {name} unknown"]
+    for labels, changes in values.items():
+        for ts in _grid(changes[0][0]):
+            current = [v for at, v in changes if at <= ts][-1]
+            lines.append(f"{name}{{{labels}}} {current} {ts}")
+    return lines
+
+
+def openmetrics() -> str:
+    calls = {k: [(c.at, 1.0) for c in v] for k, v in _group(WORLD).items()}
+    durations = {k: [(c.at, c.seconds) for c in v] for k, v in _group(WORLD).items()}
+    successes = [c for c in WORLD if not c.error]
+    tokens = {}
+    for token_type, count in (("input", INPUT_TOKENS), ("output", OUTPUT_TOKENS)):
+        for labels, group in _group(successes, {"gen_ai_token_type": token_type}).items():
+            tokens[labels] = [(c.at, float(count)) for c in group]
+    consecutive: dict[str, list[tuple[int, float]]] = {}
+    last_failure: dict[str, list[tuple[int, float]]] = {}
+    runs: dict[str, int] = {}
+    for call in WORLD:
+        key = _labels(gen_ai_prompt_name=call.prompt)
+        runs[call.prompt] = runs.get(call.prompt, 0) + 1 if call.error else 0
+        consecutive.setdefault(key, []).append((call.at, float(runs[call.prompt])))
+        # A prompt type that never failed exports 0: the dashboard drops it.
+        previous = last_failure.get(key, [(call.at, 0.0)])[-1][1]
+        last_failure.setdefault(key, []).append((call.at, float(call.at) if call.error else previous))
+    lines = [
+        *_counter_lines("aitrack_calls_total", calls),
+        *_gauge_lines("aitrack_consecutive_failures", consecutive),
+        *_gauge_lines("aitrack_last_failure_timestamp_seconds", last_failure),
+        *_histogram_lines("gen_ai_client_operation_duration_seconds", durations),
+        *_histogram_lines("gen_ai_client_token_usage", tokens),
+        "# EOF",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+# --- A real Prometheus ------------------------------------------------------------------------------
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _get(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.loads(response.read())
+
+
+@pytest.fixture(scope="module")
+def prometheus(promtool: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    binary = required_binary("PROMETHEUS_BIN", "/usr/bin/prometheus")
+    workdir = tmp_path_factory.mktemp("prometheus")
+    (workdir / "world.om").write_text(openmetrics())
+    backfill = subprocess.run(
+        [promtool, "tsdb", "create-blocks-from", "openmetrics", "world.om", "data"],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert backfill.returncode == 0, backfill.stdout + backfill.stderr
+    (workdir / "prometheus.yml").write_text("# no scrape targets: the data is backfilled\nglobal: {}\n")
+    port = _free_port()
+    log = (workdir / "prometheus.log").open("w")
+    process = subprocess.Popen(
+        [
+            binary,
+            "--config.file=prometheus.yml",
+            "--storage.tsdb.path=data",
+            "--storage.tsdb.retention.time=100y",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        cwd=workdir,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"{base}/-/ready", timeout=2)
+                break
+            except (urllib.error.URLError, ConnectionError):
+                if process.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(
+                        "Prometheus did not start:\n" + (workdir / "prometheus.log").read_text()[-3000:]
+                    )
+                time.sleep(0.2)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        log.close()
+
+
+def query(base: str, expr: str) -> list[dict]:
+    params = urllib.parse.urlencode({"query": expr, "time": T})
+    try:
+        body = _get(f"{base}/api/v1/query?{params}")
+    except urllib.error.HTTPError as error:
+        pytest.fail(f"query rejected: {error.read().decode()}\n{expr}")
+    assert body["status"] == "success", body
+    return body["data"]["result"]
+
+
+def by_prompt(result: list[dict]) -> dict[str, float]:
+    return {s["metric"]["gen_ai_prompt_name"]: float(s["value"][1]) for s in result}
+
+
+# --- The dashboard's queries ------------------------------------------------------------------------
+ALL = {"service": ".*", "provider": ".*", "model": ".*", "prompt_type": ".*"}
+ONE = {"service": "shop", "provider": "openai", "model": "gpt-4o-mini", "prompt_type": "summarize"}
+# What Grafana sends for a multi-value selection: a regex group.
+SOME = {**ALL, "model": "(gpt-4o-mini|gpt-5-nonexistent)", "prompt_type": "(summarize|classify)"}
+GLOBALS = {"__rate_interval": "1m", "__interval": "15s", "__range": "1h"}
+
+
+def substitute(expr: str, values: dict[str, str]) -> str:
+    def replace(match: re.Match[str]) -> str:
+        name = match.group(1) or match.group(2)
+        return {**GLOBALS, **values}[name]
+
+    expanded = re.sub(r"\$\{(\w+)\}|\$(\w+)", replace, expr)
+    assert "$" not in expanded, expanded
+    return expanded
+
+
+def dashboard_targets() -> list[tuple[str, str, str]]:
+    dashboard = json.loads(DASHBOARD.read_text())
+    return [
+        (panel["title"], target["refId"], target["expr"])
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        if target["datasource"]["uid"] == "${prometheus_datasource}"
+    ]
+
+
+def target(title: str, ref: str) -> str:
+    return next(expr for t, r, expr in dashboard_targets() if t == title and r == ref)
+
+
+TABLE = "Prompt types"
+
+
+@pytest.mark.parametrize("values", [ALL, ONE, SOME], ids=["all", "one-value-each", "multi-value"])
+def test_every_dashboard_query_runs_and_returns_data(prometheus: str, values: dict[str, str]) -> None:
+    targets = dashboard_targets()
+    assert len(targets) == 12
+    for title, ref, expr in targets:
+        assert query(prometheus, substitute(expr, values)), f"no data: {title} / {ref}"
+
+
+def test_variable_queries_list_the_fixture_labels(prometheus: str) -> None:
+    dashboard = json.loads(DASHBOARD.read_text())
+    found = {}
+    for variable in dashboard["templating"]["list"]:
+        if variable["type"] != "query":
+            continue
+        inner = re.fullmatch(r"label_values\((.*), (\w+)\)", variable["query"]["query"])
+        assert inner, variable["query"]
+        selector = substitute(inner.group(1), ALL)
+        params = urllib.parse.urlencode({"match[]": selector, "start": START, "end": T})
+        body = _get(f"{prometheus}/api/v1/label/{inner.group(2)}/values?{params}")
+        found[variable["name"]] = set(body["data"])
+    assert found == {
+        "service": {"shop"},
+        "provider": {"openai"},
+        "model": {"gpt-4o-mini", "gpt-5-nonexistent"},
+        "prompt_type": {"summarize", "classify", "translate", "rare"},
+    }
+
+
+def test_table_counts_calls_failures_and_failure_rate_per_prompt_type(prometheus: str) -> None:
+    calls = by_prompt(query(prometheus, substitute(target(TABLE, "A"), ALL)))
+    failed = by_prompt(query(prometheus, substitute(target(TABLE, "B"), ALL)))
+    ratio = by_prompt(query(prometheus, substitute(target(TABLE, "C"), ALL)))
+    for prompt, (n_calls, n_failed, expected_ratio, *_rest) in EXPECTED.items():
+        assert calls[prompt] == pytest.approx(n_calls), prompt
+        assert failed.get(prompt, 0) == pytest.approx(n_failed), prompt
+        assert ratio[prompt] == pytest.approx(expected_ratio), prompt
+
+
+def test_first_failure_of_a_new_error_type_is_counted(prometheus: str) -> None:
+    # APITimeoutError of summarize exists only since T-3m, with value 1: increase() alone would say 0.
+    result = query(prometheus, substitute(target("Failures by error.type", "A"), ALL))
+    failures = {
+        (s["metric"]["gen_ai_prompt_name"], s["metric"]["error_type"]): float(s["value"][1]) for s in result
+    }
+    assert failures == pytest.approx(
+        {
+            ("summarize", "RateLimitError"): 4,
+            ("summarize", "APITimeoutError"): 1,
+            ("classify", "NotFoundError"): 6,
+            ("rare", "APIConnectionError"): 1,
+        }
+    )
+
+
+def test_table_consecutive_failures_last_error_code_and_last_failure(prometheus: str) -> None:
+    consecutive = by_prompt(query(prometheus, substitute(target(TABLE, "D"), ALL)))
+    last_error = {
+        s["metric"]["gen_ai_prompt_name"]: s["metric"]["error_type"]
+        for s in query(prometheus, substitute(target(TABLE, "E"), ALL))
+    }
+    last_failure = by_prompt(query(prometheus, substitute(target(TABLE, "F"), ALL)))
+    for prompt, (*_counts, run, error, failed_at) in EXPECTED.items():
+        assert consecutive[prompt] == run, prompt
+        assert last_error.get(prompt) == error, prompt
+        expected_ms = None if failed_at is None else (T + 60 * failed_at) * 1000
+        assert last_failure.get(prompt) == expected_ms, prompt
+
+
+def test_last_error_code_is_the_most_recent_not_the_most_frequent(prometheus: str) -> None:
+    # summarize failed 4 times with RateLimitError, then once (last) with APITimeoutError.
+    result = query(prometheus, substitute(target(TABLE, "E"), ONE))
+    assert [s["metric"]["error_type"] for s in result] == ["APITimeoutError"]
+
+
+def test_failure_rate_panel_uses_the_tables_expression(prometheus: str) -> None:
+    assert target("Failure rate by prompt type (15m window)", "A") == target(TABLE, "C")
+    params = urllib.parse.urlencode(
+        {"query": substitute(target(TABLE, "C"), ALL), "start": T - 1800, "end": T, "step": 60}
+    )
+    series = _get(f"{prometheus}/api/v1/query_range?{params}")["data"]["result"]
+    last = {s["metric"]["gen_ai_prompt_name"]: float(s["values"][-1][1]) for s in series}
+    assert last == pytest.approx({p: e[2] for p, e in EXPECTED.items()})
+
+
+def test_latency_percentiles_and_token_usage(prometheus: str) -> None:
+    p50 = by_prompt(query(prometheus, substitute(target("Latency p50 / p95 / p99 by prompt type", "A"), ALL)))
+    assert 0.5 < p50["translate"] <= 1.0  # every translate call took 0.8 s
+    tokens = query(prometheus, substitute(target("Token usage by prompt type", "A"), ALL))
+    per_minute = {
+        (s["metric"]["gen_ai_prompt_name"], s["metric"]["gen_ai_token_type"]): float(s["value"][1])
+        for s in tokens
+    }
+    assert per_minute[("translate", "input")] == pytest.approx(INPUT_TOKENS)  # one call a minute
+    assert per_minute[("translate", "output")] == pytest.approx(OUTPUT_TOKENS)
+
+
+# --- The alert rules ----------------------------------------------------------------------------------
+def prometheus_alert_exprs() -> dict[str, str]:
+    rules = yaml.safe_load(RULES.read_text())["groups"][0]["rules"]
+    return {rule["alert"]: rule["expr"] for rule in rules}
+
+
+def test_grafana_and_prometheus_rules_evaluate_the_same_expressions() -> None:
+    grafana = yaml.safe_load(GRAFANA_RULES.read_text())["groups"][0]["rules"]
+    exprs = {
+        rule["title"]: next(q["model"]["expr"] for q in rule["data"] if q["refId"] == "A") for rule in grafana
+    }
+    assert exprs == prometheus_alert_exprs()
+
+
+def test_every_alert_fires_for_exactly_the_expected_prompt_types(prometheus: str) -> None:
+    fired = {name: by_prompt(query(prometheus, expr)) for name, expr in prometheus_alert_exprs().items()}
+    assert fired == {
+        # rare (1 failed call of 1) stays below the minimum traffic
+        "AITrackPromptFailureRateCritical": {"classify": pytest.approx(1.0)},
+        "AITrackPromptFailureRateWarning": {"summarize": pytest.approx(0.4)},
+        "AITrackPromptConsecutiveFailures": {"classify": 6.0},
+    }
+
+
+def test_alert_expression_matches_the_table_for_the_same_prompt_type(prometheus: str) -> None:
+    # The dashboard's ratio for one prompt type equals the value the warning alert reports.
+    table = by_prompt(query(prometheus, substitute(target(TABLE, "C"), ONE)))
+    alert = by_prompt(query(prometheus, prometheus_alert_exprs()["AITrackPromptFailureRateWarning"]))
+    assert table == alert == pytest.approx({"summarize": 0.4})
+
+
+def test_tempo_trace_to_metrics_queries_run(prometheus: str) -> None:
+    tempo = yaml.safe_load(DATASOURCES.read_text())["datasources"][1]
+    tags = 'service_name="shop", gen_ai_prompt_name="summarize"'
+    results = {}
+    for link in tempo["jsonData"]["tracesToMetrics"]["queries"]:
+        # Grafana's provisioning turns `$$` into `$`; the Tempo link then fills $__tags.
+        expr = link["query"].replace("$$", "$").replace("$__tags", tags)
+        results[link["name"]] = query(prometheus, substitute(expr, {}))
+        assert results[link["name"]], link["name"]
+    assert by_prompt(results["Failure rate of this prompt type (15m)"]) == pytest.approx({"summarize": 0.4})
