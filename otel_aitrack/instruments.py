@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 from typing import Any
 
@@ -18,12 +19,22 @@ TOKEN_BUCKETS = (
 
 
 class Instruments:
-    """Counters and histograms recorded per call; gauges observed from the failure book."""
+    """Histograms recorded per call; the call counter and the gauges observed at collection time.
+
+    `aitrack.calls` is counted here under a lock and observed by the SDK only when it collects: a dict
+    increment per call instead of a synchronous measurement (the SDK validates and hashes the
+    attributes of every measurement), and the counter can never disagree with `stats()`.
+    """
 
     def __init__(self, meter: Meter, book: FailureBook) -> None:
         self.book = book
-        self.calls = meter.create_counter(
-            names.METRIC_CALLS, unit="{call}", description="AI provider calls, failed ones with error.type."
+        self._calls_lock = threading.Lock()
+        self._calls: dict[tuple[tuple[str, Any], ...], list[Any]] = {}
+        meter.create_observable_counter(
+            names.METRIC_CALLS,
+            callbacks=[self._observe_calls],
+            unit="{call}",
+            description="AI provider calls, failed ones with error.type.",
         )
         self.internal_errors = meter.create_counter(
             names.METRIC_INSTRUMENTATION_ERRORS,
@@ -62,11 +73,23 @@ class Instruments:
         self, attributes: dict[str, Any], extra: dict[str, Any], seconds: float, tokens: dict[str, int]
     ) -> None:
         """One finished call: `attributes` on every instrument, `extra` (semconv) on the histograms."""
-        self.calls.add(1, attributes)
+        key = tuple(attributes.items())
+        with self._calls_lock:
+            counted = self._calls.get(key)
+            if counted is None:
+                self._calls[key] = [1, attributes]
+            else:
+                counted[0] += 1
         detailed = {**attributes, **extra}
         self.duration.record(seconds, detailed)
         for token_type, count in tokens.items():
             self.token_usage.record(count, {**detailed, names.GEN_AI_TOKEN_TYPE: token_type})
+
+    def _observe_calls(self, options: CallbackOptions) -> Iterable[Observation]:
+        with self._calls_lock:
+            counts = [(count, attributes) for count, attributes in self._calls.values()]
+        for count, attributes in counts:
+            yield Observation(count, attributes)
 
     def _observe_consecutive(self, options: CallbackOptions) -> Iterable[Observation]:
         for prompt_type, stats in self.book.snapshot().items():

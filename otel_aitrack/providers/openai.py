@@ -5,6 +5,7 @@ Pure extractors only: request kwargs, results and exceptions in, attributes out.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -89,16 +90,16 @@ class OpenAIProvider:
 
 def server_attributes(base_url: object) -> dict[str, Any]:
     """`server.address` and `server.port` of the client's base URL."""
-    if base_url is None:
-        return {}
-    parts = urlsplit(str(base_url))
+    return {} if base_url is None else dict(_server_attributes(str(base_url)))
+
+
+@functools.lru_cache(maxsize=256)
+def _server_attributes(base_url: str) -> tuple[tuple[str, Any], ...]:
+    parts = urlsplit(base_url)
     if not parts.hostname:
-        return {}
+        return ()
     port = parts.port or _DEFAULT_PORTS.get(parts.scheme)
-    attributes: dict[str, Any] = {names.SERVER_ADDRESS: parts.hostname}
-    if port:
-        attributes[names.SERVER_PORT] = port
-    return attributes
+    return ((names.SERVER_ADDRESS, parts.hostname),) + (((names.SERVER_PORT, port),) if port else ())
 
 
 def provider_code(error: BaseException) -> str | None:
