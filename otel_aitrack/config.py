@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 ENV_TRACEBACK_MAX_LENGTH = "OTEL_AITRACK_TRACEBACK_MAX_LENGTH"
@@ -32,8 +32,6 @@ class Settings:
     capture_content: bool = False
     exception_as_span_event: bool = True
     exception_as_log: bool = False
-    strict: bool = False
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
 
 def load_settings(overrides: Mapping[str, Any] | None = None) -> Settings:
@@ -49,15 +47,12 @@ def load_settings(overrides: Mapping[str, Any] | None = None) -> Settings:
         capture_content=is_true(env.get(ENV_CAPTURE_CONTENT)),
         exception_as_span_event=signal != "logs",
         exception_as_log=signal in {"logs", "logs/dup"},
-        strict=is_true(env.get(ENV_STRICT)),
     )
-    known = {name for name in Settings.__dataclass_fields__ if name != "extra"}
-    given = dict(overrides or {})
-    if "redact_patterns" in given:
-        given["redact_patterns"] = tuple(_as_sequence(given["redact_patterns"]))
-    chosen = {key: value for key, value in given.items() if key in known}
-    extra = {key: value for key, value in given.items() if key not in known}
-    return replace(settings, **chosen, extra=extra)
+    # Keywords that are not settings (tracer_provider, …) are the instrumentor's, not ours.
+    chosen = {key: value for key, value in (overrides or {}).items() if key in Settings.__dataclass_fields__}
+    if "redact_patterns" in chosen:
+        chosen["redact_patterns"] = tuple(_as_sequence(chosen["redact_patterns"]))
+    return replace(settings, **chosen)
 
 
 def is_true(value: str | None) -> bool:

@@ -34,7 +34,7 @@ def test_env_vars_are_read_and_keywords_win(monkeypatch: pytest.MonkeyPatch) -> 
     assert settings.message_max_length == 99
     assert settings.max_prompt_types == 7
     assert settings.redact_patterns == ("acct-\\d+", "pin=\\d{4}")
-    assert "tracer_provider" in settings.extra
+    assert not hasattr(settings, "tracer_provider")
 
 
 def test_bad_numbers_fall_back_to_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
