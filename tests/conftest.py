@@ -11,6 +11,7 @@ import os
 os.environ.setdefault("OTEL_AITRACK_STRICT", "1")
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import openai
@@ -84,9 +85,9 @@ def fake() -> Iterator[FakeOpenAI]:
         yield server
 
 
-@pytest.fixture
-def telemetry(fake: FakeOpenAI) -> Iterator[Telemetry]:
-    fake.reset()
+@contextmanager
+def instrumented(**settings: Any) -> Iterator[Telemetry]:
+    """Instrument with fresh in-memory exporters (and `instrument()` settings); always uninstrument."""
     otel_aitrack.reset_stats()
     seen = Telemetry()
     instrumentor = otel_aitrack.AITrackInstrumentor()
@@ -94,12 +95,20 @@ def telemetry(fake: FakeOpenAI) -> Iterator[Telemetry]:
         tracer_provider=seen.tracer_provider,
         meter_provider=seen.meter_provider,
         logger_provider=seen.logger_provider,
+        **settings,
     )
     try:
         yield seen
     finally:
         instrumentor.uninstrument()
         otel_aitrack.reset_stats()
+
+
+@pytest.fixture
+def telemetry(fake: FakeOpenAI) -> Iterator[Telemetry]:
+    fake.reset()
+    with instrumented() as seen:
+        yield seen
 
 
 @pytest.fixture

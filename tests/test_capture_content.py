@@ -9,7 +9,7 @@ import pytest
 
 import otel_aitrack
 from otel_aitrack import names
-from tests.conftest import API_KEY, Telemetry
+from tests.conftest import API_KEY, Telemetry, instrumented
 from tests.fakes.openai_server import FakeOpenAI
 from tests.support import attrs
 
@@ -44,19 +44,11 @@ def test_env_var_turns_capture_on_and_content_is_bounded(
     fake: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "true")
-    seen = Telemetry()
-    instrumentor = otel_aitrack.AITrackInstrumentor()
-    instrumentor.instrument(
-        tracer_provider=seen.tracer_provider, meter_provider=seen.meter_provider, content_max_length=200
-    )
-    try:
+    with instrumented(content_max_length=200) as seen:
         client = openai.OpenAI(base_url=fake.base_url, api_key=API_KEY, max_retries=0)
         client.chat.completions.create(
             model="gpt-4o-mini", messages=[{"role": "user", "content": "x" * 5000}]
         )
-    finally:
-        instrumentor.uninstrument()
-        otel_aitrack.reset_stats()
     text = attrs(seen.span())[names.GEN_AI_INPUT_MESSAGES]
     assert len(text) <= 200
     assert "characters omitted by otel-aitrack" in text

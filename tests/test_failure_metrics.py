@@ -12,7 +12,7 @@ import pytest
 
 import otel_aitrack
 from otel_aitrack import names
-from tests.conftest import API_KEY, Telemetry
+from tests.conftest import API_KEY, Telemetry, instrumented
 from tests.fakes.openai_server import FakeOpenAI
 
 MESSAGES = [{"role": "user", "content": "hi"}]
@@ -141,13 +141,7 @@ def test_duration_and_token_usage_follow_the_semantic_conventions(
 
 
 def test_prompt_types_beyond_the_limit_fold_into_the_overflow_bucket(fake: FakeOpenAI) -> None:
-    seen = Telemetry()
-    instrumentor = otel_aitrack.AITrackInstrumentor()
-    otel_aitrack.reset_stats()
-    instrumentor.instrument(
-        tracer_provider=seen.tracer_provider, meter_provider=seen.meter_provider, max_prompt_types=2
-    )
-    try:
+    with instrumented(max_prompt_types=2) as seen:
         client = openai.OpenAI(base_url=fake.base_url, api_key=API_KEY, max_retries=0)
         for prompt_type in ("a", "b", "c", "d"):
             with otel_aitrack.track(prompt_type):
@@ -157,9 +151,6 @@ def test_prompt_types_beyond_the_limit_fold_into_the_overflow_bucket(fake: FakeO
         assert seen.value(names.METRIC_CALLS, gen_ai__prompt__name="_overflow") == 2
         spans = {dict(s.attributes)["gen_ai.prompt.name"] for s in seen.spans()}
         assert spans == {"a", "b", "c", "d"}, "spans keep the real name; only metrics and stats fold"
-    finally:
-        instrumentor.uninstrument()
-        otel_aitrack.reset_stats()
 
 
 def test_eight_threads_of_500_calls_give_exact_totals(fake: FakeOpenAI, telemetry: Telemetry) -> None:

@@ -10,7 +10,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 import otel_aitrack
 from otel_aitrack import names
-from tests.conftest import API_KEY, Telemetry
+from tests.conftest import API_KEY, Telemetry, instrumented
 from tests.fakes.openai_server import FakeOpenAI
 from tests.support import attrs, event
 
@@ -157,21 +157,11 @@ def test_exceptions_as_logs_when_opted_in(
     fake: FakeOpenAI, monkeypatch: pytest.MonkeyPatch, signal: str
 ) -> None:
     monkeypatch.setenv("OTEL_SEMCONV_EXCEPTION_SIGNAL_OPT_IN", signal)
-    seen = Telemetry()
-    instrumentor = otel_aitrack.AITrackInstrumentor()
-    instrumentor.instrument(
-        tracer_provider=seen.tracer_provider,
-        meter_provider=seen.meter_provider,
-        logger_provider=seen.logger_provider,
-    )
-    try:
+    with instrumented() as seen:
         client = openai.OpenAI(base_url=fake.base_url, api_key=API_KEY, max_retries=0)
         fake.plan("unauthorized")
         with pytest.raises(openai.AuthenticationError):
             summarize_ticket(client)
-    finally:
-        instrumentor.uninstrument()
-        otel_aitrack.reset_stats()
     logs = seen.logs_exporter.get_finished_logs()
     assert len(logs) == 1
     record = logs[0].log_record
