@@ -6,6 +6,7 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
+from opentelemetry.context import Context
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
 from . import names
@@ -70,9 +71,17 @@ class Instruments:
         self.internal_errors.add(1, {names.ERROR_TYPE: type(error).__name__})
 
     def record_call(
-        self, attributes: dict[str, Any], extra: dict[str, Any], seconds: float, tokens: dict[str, int]
+        self,
+        attributes: dict[str, Any],
+        extra: dict[str, Any],
+        seconds: float,
+        tokens: dict[str, int],
+        span_context: Context | None = None,
     ) -> None:
-        """One finished call: `attributes` on every instrument, `extra` (semconv) on the histograms."""
+        """One finished call: `attributes` on every instrument, `extra` (semconv) on the histograms.
+
+        `span_context` holds the call's span, so the histograms carry exemplars pointing at its trace.
+        """
         key = tuple(attributes.items())
         with self._calls_lock:
             counted = self._calls.get(key)
@@ -81,9 +90,9 @@ class Instruments:
             else:
                 counted[0] += 1
         detailed = {**attributes, **extra}
-        self.duration.record(seconds, detailed)
+        self.duration.record(seconds, detailed, span_context)
         for token_type, count in tokens.items():
-            self.token_usage.record(count, {**detailed, names.GEN_AI_TOKEN_TYPE: token_type})
+            self.token_usage.record(count, {**detailed, names.GEN_AI_TOKEN_TYPE: token_type}, span_context)
 
     def _observe_calls(self, options: CallbackOptions) -> Iterable[Observation]:
         with self._calls_lock:
