@@ -186,11 +186,8 @@ def failure_rate_panel() -> dict[str, Any]:
         ),
         (0, 9, 24, 8),
     )
-    panel["targets"] = [
-        _target(
-            "A", promql.failure_ratio(F), instant=False, legend="{{service_name}} · {{gen_ai_prompt_name}}"
-        )
-    ]
+    legend = f"{{{{{promql.SERVICE}}}}} · {{{{{promql.PROMPT}}}}}"
+    panel["targets"] = [_target("A", promql.failure_ratio(F), instant=False, legend=legend)]
     panel["fieldConfig"] = {
         "defaults": {
             "unit": "percentunit",
@@ -246,8 +243,8 @@ def failures_by_provider_code_panel() -> dict[str, Any]:
         (
             "Failed spans in the dashboard's time range per prompt type and aitrack.error.provider_code "
             "(the provider's own code: model_not_found, insufficient_quota, …); only spans carry it. "
-            "A TraceQL metrics query: Tempo must serve TraceQL metrics (Tempo 2.x: the metrics-generator's "
-            "local-blocks processor)."
+            "A TraceQL metrics query: Tempo 3.x serves TraceQL metrics as configured in backends/tempo; "
+            "Tempo 2.x needs the metrics-generator's local-blocks processor with flush_to_storage."
         ),
         (12, 17, 12, 8),
     )

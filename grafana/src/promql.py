@@ -16,7 +16,10 @@ LAST_FAILURE_TIMESTAMP = "aitrack_last_failure_timestamp_seconds"
 DURATION_BUCKET = "gen_ai_client_operation_duration_seconds_bucket"
 TOKEN_USAGE_SUM = "gen_ai_client_token_usage_sum"
 
-SERVICE = "service_name"
+# The collector's Prometheus exporter writes the resource's service.name into `job`
+# (`service.namespace/service.name` when a namespace is set) and Prometheus keeps it (honor_labels);
+# there is no `service_name` label on the application's series.
+SERVICE = "job"
 PROMPT = "gen_ai_prompt_name"
 PROVIDER = "gen_ai_provider_name"
 MODEL = "gen_ai_request_model"

@@ -86,8 +86,10 @@ def _targets_reading_counters_raw() -> list[dict[str, Any]]:
 def lint_config() -> dict[str, Any]:
     multi_datasource = (
         "Multi-datasource dashboard (Prometheus and Tempo): the linter's docs advise excluding the job and "
-        "instance rules and filtering on a label both share. Here that is service_name (service.name in "
-        "Tempo), with provider, model and prompt type."
+        "instance rules and filtering on a label both share. Here that is the service: the `service` "
+        "variable matches the job label (the collector's exporter writes service.name into job) and "
+        "resource.service.name in Tempo, with provider, model and prompt type. Instances are not a "
+        "dimension of these panels."
     )
     return {
         "exclusions": {

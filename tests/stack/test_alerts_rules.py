@@ -57,7 +57,7 @@ def test_prometheus_rule_has_severity_for_summary_description_runbook(name: str)
     assert set(annotations) == {"summary", "description", "runbook_url"}
     for text in (annotations["summary"], annotations["description"]):
         assert "{{ $labels.gen_ai_prompt_name }}" in text  # names the prompt type
-    assert "{{ $labels.service_name }}" in annotations["description"]
+    assert "{{ $labels.job }}" in annotations["description"]  # the service, as the collector labels it
 
 
 @pytest.mark.parametrize("name", ALERTS)
@@ -76,6 +76,14 @@ def test_runbook_url_points_at_the_section_of_the_alert(name: str) -> None:
     assert prometheus_rule(name)["annotations"]["runbook_url"] == f"docs/runbook.md#{anchor}"
     assert grafana_rule(name)["annotations"]["runbook_url"] == f"${{AITRACK_RUNBOOK_BASE_URL}}#{anchor}"
     assert anchor in runbook_anchors()
+
+
+@pytest.mark.parametrize("name", ALERTS)
+def test_alerts_group_by_the_labels_the_collector_writes(name: str) -> None:
+    # The collector's Prometheus exporter puts service.name into `job`; no series has `service_name`.
+    expr = prometheus_rule(name)["expr"]
+    assert set(re.findall(r"\bby \(([^)]*)\)", expr)) == {"job, gen_ai_prompt_name"}
+    assert "service_name" not in expr
 
 
 def test_ratio_alerts_need_the_minimum_traffic() -> None:

@@ -1,36 +1,35 @@
 """The collector: its builder manifest agrees with config.yaml, and the built binary keeps its promises.
 
 The live tests start `otelcol-aitrack` (built by collector/build.sh; another path in AITRACK_OTELCOL) on free
-loopback ports, with Tempo replaced by a small OTLP/HTTP sink that keeps what the collector exports.
+loopback ports, with Tempo replaced by a small OTLP/HTTP sink that keeps what the collector exports (both
+from tests/stack/stack_support.py).
 Test dependencies: pytest, pyyaml, opentelemetry-proto.
 """
 
 from __future__ import annotations
 
-import gzip
-import json
-import os
 import re
-import socket
 import subprocess
-import tempfile
-import threading
 import time
-import urllib.request
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.trace.v1.trace_pb2 import Span
+
+from tests.stack.stack_support import (
+    COLLECTOR_CONFIG,
+    COLLECTOR_DIR,
+    RunningCollector,
+    otelcol_binary,
+    running_collector,
+    running_sink,
+)
 
 pytestmark = pytest.mark.stack
 
-COLLECTOR_DIR = Path(__file__).resolve().parents[2] / "collector"
-CONFIG = COLLECTOR_DIR / "config.yaml"
+CONFIG = COLLECTOR_CONFIG
 MANIFEST = COLLECTOR_DIR / "builder-config.yaml"
 KINDS = {
     "receivers": "receiver",
@@ -45,7 +44,6 @@ QUERY_KEY = "qwerty123456"
 SERVICE = "aitrack-stack-test"
 ERROR_TRACE_ID = "5b8efff798038103d269b633813fc60c"
 OK_TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
-WAIT_SECONDS = 20
 
 
 def load_yaml(path: Path) -> dict[str, Any]:
@@ -74,13 +72,6 @@ def module_of(kind: str, component_type: str) -> str:
 def gomod(entry: dict[str, str]) -> tuple[str, str]:
     path, version = entry["gomod"].split()
     return path.rsplit("/", 1)[-1], version
-
-
-def otelcol_binary() -> Path:
-    binary = Path(os.environ.get("AITRACK_OTELCOL", COLLECTOR_DIR / "_build" / "otelcol-aitrack"))
-    if not os.access(binary, os.X_OK):
-        pytest.fail(f"no collector binary at {binary}: run collector/build.sh (or set AITRACK_OTELCOL)")
-    return binary
 
 
 def run_otelcol(*args: str) -> str:
@@ -145,130 +136,18 @@ def test_built_collector_has_exactly_the_components_config_uses() -> None:
 # --- Live: a trace and metrics through the running collector --------------------------------------------
 
 
-class OtlpSink(ThreadingHTTPServer):
-    """Stands in for Tempo: accepts OTLP/HTTP protobuf exports and keeps them."""
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _SinkHandler)
-        self.bodies: list[bytes] = []
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-    def spans(self) -> list[Span]:
-        exports = [ExportTraceServiceRequest.FromString(body) for body in list(self.bodies)]
-        return [
-            span
-            for export in exports
-            for resource_spans in export.resource_spans
-            for scope_spans in resource_spans.scope_spans
-            for span in scope_spans.spans
-        ]
-
-
-class _SinkHandler(BaseHTTPRequestHandler):
-    server: OtlpSink
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        if self.headers.get("Content-Encoding") == "gzip":
-            body = gzip.decompress(body)
-        self.server.bodies.append(body)
-        self.send_response(200)
-        self.send_header("Content-Type", "application/x-protobuf")
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-class RunningCollector:
-    def __init__(self, ports: dict[str, int], sink: OtlpSink, log: Path) -> None:
-        self.ports, self.sink, self.log = ports, sink, log
-
-    def get(self, port: str, path: str, accept: str = "*/*") -> str:
-        url = f"http://127.0.0.1:{self.ports[port]}{path}"
-        with urllib.request.urlopen(urllib.request.Request(url, headers={"Accept": accept}), timeout=5) as r:
-            return r.read().decode()
-
-    def post_json(self, path: str, payload: dict[str, Any]) -> None:
-        url = f"http://127.0.0.1:{self.ports['otlp_http']}{path}"
-        headers = {"Content-Type": "application/json"}
-        request = urllib.request.Request(url, json.dumps(payload).encode(), headers)
-        with urllib.request.urlopen(request, timeout=10) as response:
-            assert response.status == 200
-
-    def wait_for(self, condition: Callable[[], Any], what: str) -> Any:
-        deadline = time.monotonic() + WAIT_SECONDS
-        while time.monotonic() < deadline:
-            try:
-                if result := condition():
-                    return result
-            except OSError:  # not listening yet
-                pass
-            time.sleep(0.2)
-        pytest.fail(f"waited {WAIT_SECONDS}s for {what}; collector log:\n{self.log.read_text()[-4000:]}")
-
-    def wait_for_spans(self) -> list[Span]:
-        return self.wait_for(self.sink.spans, "a trace at the Tempo sink")
-
-    def scrape_when(self, needle: str, accept: str = "text/plain") -> str:
-        """The Prometheus endpoint's page, once it shows `needle`."""
-
-        def page_showing_needle() -> str | None:
-            text = self.get("prometheus", "/metrics", accept)
-            return text if needle in text else None
-
-        return self.wait_for(page_showing_needle, f"{needle!r} on the Prometheus endpoint")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
-def collector() -> Iterator[RunningCollector]:
-    binary = otelcol_binary()
-    ports = {name: free_port() for name in ("otlp_grpc", "otlp_http", "prometheus", "health", "own_metrics")}
-    sink = OtlpSink()
-    threading.Thread(target=sink.serve_forever, daemon=True).start()
-    env = {
-        **os.environ,
-        "AITRACK_OTLP_GRPC_ENDPOINT": f"127.0.0.1:{ports['otlp_grpc']}",
-        "AITRACK_OTLP_HTTP_ENDPOINT": f"127.0.0.1:{ports['otlp_http']}",
-        "AITRACK_PROMETHEUS_ENDPOINT": f"127.0.0.1:{ports['prometheus']}",
-        "AITRACK_HEALTH_ENDPOINT": f"127.0.0.1:{ports['health']}",
-        "AITRACK_COLLECTOR_METRICS_HOST": "127.0.0.1",
-        "AITRACK_COLLECTOR_METRICS_PORT": str(ports["own_metrics"]),
-        "AITRACK_TEMPO_ENDPOINT": sink.endpoint,
-        "AITRACK_TRACE_SAMPLE_PERCENT": "0",
-        "AITRACK_TRACE_DECISION_WAIT": "1s",
-    }
-    with tempfile.TemporaryDirectory() as tmp:
-        log = Path(tmp) / "otelcol.log"
-        with log.open("wb") as log_file:
-            process = subprocess.Popen(
-                [binary, f"--config={CONFIG}"], env=env, stdout=log_file, stderr=log_file
-            )
-        running = RunningCollector(ports, sink, log)
-        try:
-            running.wait_for(lambda: "Server available" in running.get("health", "/"), "the health check")
-            running.post_json("/v1/traces", traces_payload())
-            running.post_json("/v1/metrics", metrics_payload())
-            yield running
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
-            sink.shutdown()
-            sink.server_close()
+def collector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningCollector]:
+    workdir = tmp_path_factory.mktemp("collector")
+    with (
+        running_sink() as sink,
+        running_collector(
+            sink, workdir, AITRACK_TRACE_SAMPLE_PERCENT="0", AITRACK_TRACE_DECISION_WAIT="1s"
+        ) as running,
+    ):
+        running.post_json("/v1/traces", traces_payload())
+        running.post_json("/v1/metrics", metrics_payload())
+        yield running
 
 
 def test_error_trace_is_kept_at_zero_percent_sampling(collector: RunningCollector) -> None:
@@ -296,7 +175,7 @@ def test_secrets_are_masked_in_span_attributes_status_and_exception_event(
     assert event_attributes["exception.message"] == "Incorrect API key provided: [REDACTED]"
     masked_stacktrace = STACKTRACE.replace(BEARER_TOKEN, "[REDACTED]").replace(OPENAI_KEY, "[REDACTED]")
     assert event_attributes["exception.stacktrace"] == masked_stacktrace
-    exported = b"".join(collector.sink.bodies)
+    exported = collector.sink.exported()
     for secret in (OPENAI_KEY, BEARER_TOKEN, QUERY_KEY):
         assert secret.encode() not in exported
 

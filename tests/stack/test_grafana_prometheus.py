@@ -8,22 +8,19 @@ PromQL expression of the dashboard and of the alerts at one fixed evaluation tim
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import socket
 import subprocess
 import sys
-import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
+
+from tests.stack.stack_support import http_get, prometheus_query, required_binary, running_prometheus
 
 pytestmark = pytest.mark.stack
 
@@ -33,15 +30,6 @@ RULES = REPO / "grafana/prometheus/aitrack-rules.yaml"
 RULE_TESTS = REPO / "grafana/prometheus/aitrack-rules.test.yaml"
 GRAFANA_RULES = REPO / "grafana/provisioning/alerting/aitrack-alerts.yaml"
 DATASOURCES = REPO / "grafana/provisioning/datasources/datasources.yaml"
-
-INSTALL_HINT = "Install Debian's prometheus package (`apt-get install -y prometheus`) or set {env}."
-
-
-def required_binary(env: str, default: str) -> str:
-    path = os.environ.get(env, default)
-    if not (shutil.which(path) or Path(path).is_file()):
-        pytest.fail(f"{path} not found: {INSTALL_HINT.format(env=env)}")
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -152,7 +140,8 @@ EXPECTED = {
 
 
 def _labels(**labels: str) -> str:
-    base = {"job": "demo-app", "instance": "demo-app:9464", "service_name": SERVICE}
+    # As the collector's exporter writes them: job = service.name, instance = service.instance.id.
+    base = {"job": SERVICE, "instance": "3f2b8c1e-5d4a-4e7b-9c61-0a8d2f4b7e19"}
     return ",".join(f'{k}="{v}"' for k, v in {**base, **labels}.items())
 
 
@@ -240,20 +229,12 @@ def openmetrics() -> str:
 
 
 # --- A real Prometheus ------------------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _get(url: str) -> dict:
-    with urllib.request.urlopen(url, timeout=10) as response:
-        return json.loads(response.read())
+def _get(url: str) -> Any:
+    return json.loads(http_get(url))
 
 
 @pytest.fixture(scope="module")
 def prometheus(promtool: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    binary = required_binary("PROMETHEUS_BIN", "/usr/bin/prometheus")
     workdir = tmp_path_factory.mktemp("prometheus")
     (workdir / "world.om").write_text(openmetrics())
     backfill = subprocess.run(
@@ -264,49 +245,13 @@ def prometheus(promtool: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         check=False,
     )
     assert backfill.returncode == 0, backfill.stdout + backfill.stderr
-    (workdir / "prometheus.yml").write_text("# no scrape targets: the data is backfilled\nglobal: {}\n")
-    port = _free_port()
-    log = (workdir / "prometheus.log").open("w")
-    process = subprocess.Popen(
-        [
-            binary,
-            "--config.file=prometheus.yml",
-            "--storage.tsdb.path=data",
-            "--storage.tsdb.retention.time=100y",
-            f"--web.listen-address=127.0.0.1:{port}",
-        ],
-        cwd=workdir,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}/-/ready", timeout=2)
-                break
-            except (urllib.error.URLError, ConnectionError):
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(
-                        "Prometheus did not start:\n" + (workdir / "prometheus.log").read_text()[-3000:]
-                    )
-                time.sleep(0.2)
+    config = "# no scrape targets: the data is backfilled\nglobal: {}\n"
+    with running_prometheus(workdir, config, "--storage.tsdb.retention.time=100y") as base:
         yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        log.close()
 
 
 def query(base: str, expr: str) -> list[dict]:
-    params = urllib.parse.urlencode({"query": expr, "time": T})
-    try:
-        body = _get(f"{base}/api/v1/query?{params}")
-    except urllib.error.HTTPError as error:
-        pytest.fail(f"query rejected: {error.read().decode()}\n{expr}")
-    assert body["status"] == "success", body
-    return body["data"]["result"]
+    return prometheus_query(base, expr, at=T)
 
 
 def by_prompt(result: list[dict]) -> dict[str, float]:
@@ -477,7 +422,11 @@ def test_alert_expression_matches_the_table_for_the_same_prompt_type(prometheus:
 
 def test_tempo_trace_to_metrics_queries_run(prometheus: str) -> None:
     tempo = yaml.safe_load(DATASOURCES.read_text())["datasources"][1]
-    tags = 'service_name="shop", gen_ai_prompt_name="summarize"'
+    # A span of the fixture's service and prompt type; Grafana maps its attributes to labels.
+    span = {"service.name": SERVICE, "gen_ai.prompt.name": "summarize"}
+    mapping = tempo["jsonData"]["tracesToMetrics"]["tags"]
+    tags = ", ".join(f'{tag["value"]}="{span[tag["key"]]}"' for tag in mapping)
+    assert tags == 'job="shop", gen_ai_prompt_name="summarize"'
     results = {}
     for link in tempo["jsonData"]["tracesToMetrics"]["queries"]:
         # Grafana's provisioning turns `$$` into `$`; the Tempo link then fills $__tags.
