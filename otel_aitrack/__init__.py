@@ -43,7 +43,7 @@ _SCHEMA_URL = "https://opentelemetry.io/schemas/1.37.0"
 
 
 class AITrackInstrumentor(BaseInstrumentor):  # type: ignore[misc]
-    """Instruments every supported provider SDK that is installed (OpenAI 2.x and 3.x).
+    """Instruments every supported provider SDK that is installed (openai 2.x, 3.x; anthropic 1.x, 2.x).
 
     Keyword arguments of `instrument()` (all optional): `tracer_provider`, `meter_provider`,
     `logger_provider`, and the settings of docs/telemetry.md (`traceback_max_length`,

@@ -101,12 +101,21 @@ class Call:
         self._record_metrics(key, None, details)
         span.end()
 
-    def failed(self, error: BaseException, call_site: FrameType | None, outcome: str | None = None) -> None:
+    def failed(
+        self,
+        error: BaseException,
+        call_site: FrameType | None,
+        outcome: str | None = None,
+        response: ResponseDetails | None = None,
+    ) -> None:
+        """An exception ended the call; `response` is what a stream told before it failed."""
         if isinstance(error, _CANCELLED):
             self.cancelled(outcome)
             return
         if not self._claim_end():
             return
+        if response is not None:
+            self.span.set_attributes(response.attributes)
         details = self.provider.error_details(error)
         if outcome == StreamOutcome.TRUNCATED:
             details.category = Category.STREAM_TRUNCATED
@@ -117,7 +126,7 @@ class Call:
             full_traceback(error, call_site, settings.traceback_max_length), settings.traceback_max_length
         )
         self._emit_exception(type(error), message, stack)
-        self._record_failure(type(error).__name__, message, stack, details, outcome)
+        self._record_failure(type(error).__name__, message, stack, details, outcome, response)
 
     def stream_error(self, error: StreamError, details: ResponseDetails) -> None:
         """A failure carried by a stream event (no exception was raised)."""
@@ -196,7 +205,9 @@ class Call:
             model = details.attributes.get(names.GEN_AI_RESPONSE_MODEL)
             if model:
                 extra[names.GEN_AI_RESPONSE_MODEL] = model
-        self.runtime.instruments.record_call(attributes, extra, time.perf_counter() - self._started, tokens)
+        seconds = time.perf_counter() - self._started
+        span_context = trace.set_span_in_context(self.span)
+        self.runtime.instruments.record_call(attributes, extra, seconds, tokens, span_context)
 
     def _emit_exception(self, error_class: type[BaseException], message: str, stack: str) -> None:
         """The exception the semantic-convention way, redacted: never the raw exception object."""

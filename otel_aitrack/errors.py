@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from .names import Category
 
-_QUOTA_CODES = frozenset({"insufficient_quota", "billing_hard_limit_reached", "billing_not_active"})
+# OpenAI's quota codes, and Anthropic's `billing_error` (HTTP 402).
+_QUOTA_CODES = frozenset(
+    {"insufficient_quota", "billing_hard_limit_reached", "billing_not_active", "billing_error"}
+)
 _CONTENT_FILTER_CODES = frozenset({"content_filter", "content_policy_violation", "moderation_blocked"})
 _STATUS_CATEGORIES = {
     400: Category.BAD_REQUEST,

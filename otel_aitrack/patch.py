@@ -10,13 +10,14 @@ from typing import Any
 from opentelemetry.instrumentation.utils import unwrap
 from wrapt import wrap_function_wrapper
 
+from .providers.anthropic import AnthropicProvider
 from .providers.base import Provider
 from .providers.openai import OpenAIProvider
-from .wrappers import method_wrapper, retry_counter
+from .wrappers import method_wrapper, own_span_stand_in, retry_counter
 
 _logger = logging.getLogger(__name__)
 
-PROVIDERS: tuple[Provider, ...] = (OpenAIProvider(),)
+PROVIDERS: tuple[Provider, ...] = (OpenAIProvider(), AnthropicProvider())
 
 # What this process patched, so `uninstrument()` restores exactly that.
 _patched: list[tuple[str, str]] = []
@@ -47,6 +48,8 @@ def _targets(provider: Provider) -> Iterator[tuple[str, str, Any]]:
         yield endpoint.module, endpoint.method, method_wrapper(provider, endpoint)
     for module, method in provider.retry_hooks():
         yield module, method, retry_counter
+    for module, function in provider.own_span_hooks():
+        yield module, function, own_span_stand_in
 
 
 def _wrap(module: str, method: str, wrapper: Any) -> bool:

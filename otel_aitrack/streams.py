@@ -45,7 +45,8 @@ class StreamFollower:
 
     def raised(self, error: BaseException) -> None:
         outcome = StreamOutcome.TRUNCATED if self._is_cut(error) else StreamOutcome.ERROR
-        self.call.failed(error, caller_frame(), outcome)
+        # What the stream told before it failed (request id, response id and model) stays on the span.
+        self.call.failed(error, caller_frame(), outcome, self.state.details())
 
     def stopped(self) -> None:
         """The consumer stopped reading (break, close(), `with` exit, garbage collection)."""

@@ -19,6 +19,8 @@ from types import FrameType
 from .redaction import bound
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+# The CLI is an application of the package, not instrumentation: its frames are user frames.
+_CLI_DIR = _PACKAGE_DIR + "cli" + os.sep
 Frame = tuple[str, "int | None", str]  # filename, line number, function name
 
 _HEADER = "Traceback (most recent call last):\n"
@@ -29,9 +31,13 @@ _CONTEXT = "\nDuring handling of the above exception, another exception occurred
 def caller_frame() -> FrameType | None:
     """The first frame outside otel-aitrack: the user's call site of the instrumented method."""
     frame: FrameType | None = sys._getframe(1)
-    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+    while frame is not None and _is_instrumentation(frame.f_code.co_filename):
         frame = frame.f_back
     return frame
+
+
+def _is_instrumentation(filename: str) -> bool:
+    return filename.startswith(_PACKAGE_DIR) and not filename.startswith(_CLI_DIR)
 
 
 def full_traceback(error: BaseException, call_site: FrameType | None, max_length: int) -> str:
@@ -53,7 +59,7 @@ def _extract(frames: Iterator[tuple[FrameType, int]]) -> list[Frame]:
 
 
 def _ours(frame: Frame) -> bool:
-    return frame[0].startswith(_PACKAGE_DIR)
+    return _is_instrumentation(frame[0])
 
 
 def _format(frames: list[Frame]) -> list[str]:

@@ -6,8 +6,11 @@ untouched; every instrumentation step runs under the guard.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
+
+from opentelemetry import trace
 
 from .call import CURRENT_CALL, Call
 from .guard import guarded
@@ -20,7 +23,13 @@ Wrapper = Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], A
 
 
 def method_wrapper(provider: Provider, endpoint: Endpoint) -> Wrapper:
-    """The wrapt wrapper of one SDK method (sync or async, as the endpoint says)."""
+    """The wrapt wrapper of one SDK method (sync or async, deferred or not, as the endpoint says)."""
+    if endpoint.deferred:
+        return _deferred_wrapper(provider, endpoint)
+    return _call_wrapper(provider, endpoint)
+
+
+def _call_wrapper(provider: Provider, endpoint: Endpoint) -> Wrapper:
     return _async_wrapper(provider, endpoint) if endpoint.is_async else _sync_wrapper(provider, endpoint)
 
 
@@ -56,6 +65,65 @@ def _async_wrapper(provider: Provider, endpoint: Endpoint) -> Wrapper:
         return _finish(call, result)
 
     return wrapper
+
+
+def _deferred_wrapper(provider: Provider, endpoint: Endpoint) -> Wrapper:
+    """The method returns a manager that sends the request later: the call runs when it does."""
+    send = _call_wrapper(provider, endpoint)
+
+    def wrapper(
+        wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        manager = wrapped(*args, **kwargs)
+        if active() is not None:
+            instrument = _sent_through(send, endpoint, instance, kwargs)
+            guarded("deferred call", None, provider.defer_request, endpoint, manager, instrument)
+        return manager
+
+    return wrapper
+
+
+def _sent_through(
+    send: Wrapper, endpoint: Endpoint, instance: Any, kwargs: dict[str, Any]
+) -> Callable[[Any], Any]:
+    """Makes the stand-in of a manager's request: the same request, run by `send` as one call.
+
+    The request already holds the method's arguments; `kwargs` is only read for the telemetry.
+    """
+
+    def instrument(request: Any) -> Any:
+        # The manager calls a sync request and awaits an async one: the stand-in is of the same kind.
+        if endpoint.is_async:
+            return _AwaitedLater(functools.partial(send, lambda *_a, **_k: request, instance, (), kwargs))
+        return functools.partial(send, lambda *_a, **_k: request(), instance, (), kwargs)
+
+    return instrument
+
+
+class _AwaitedLater:
+    """An awaitable that makes its coroutine only when awaited: a manager never entered leaves no
+    never-awaited coroutine of ours behind."""
+
+    def __init__(self, make: Callable[[], Any]) -> None:
+        self._make = make
+
+    def __await__(self) -> Any:
+        return self._make().__await__()
+
+
+def own_span_stand_in(
+    wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    """Wraps an SDK's own span starter: during one of our calls, a non-recording span carrying ours."""
+    call = CURRENT_CALL.get()
+    if call is None:
+        return wrapped(*args, **kwargs)
+    span = guarded("own span stand-in", None, _stand_in, call)
+    return span if span is not None else wrapped(*args, **kwargs)
+
+
+def _stand_in(call: Call) -> trace.Span:
+    return trace.NonRecordingSpan(call.span.get_span_context())
 
 
 def retry_counter(

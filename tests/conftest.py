@@ -1,4 +1,4 @@
-"""Fixtures: fake provider → OTel SDK with in-memory exporters → instrumented real openai clients.
+"""Fixtures: fake providers → OTel SDK with in-memory exporters → instrumented real openai, anthropic clients.
 
 `OTEL_AITRACK_STRICT=1` makes the instrumentation's internal errors re-raise during this test run,
 so that a bug cannot hide behind the guard that protects users.
@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import anthropic
 import openai
 import pytest
 from opentelemetry.sdk._logs import LoggerProvider
@@ -24,10 +25,12 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import otel_aitrack
+from tests.fakes.anthropic_server import FakeAnthropic
 from tests.fakes.openai_server import FakeOpenAI
 from tests.support import InMemoryLogExporter, add_log_processor
 
 API_KEY = "sk-proj-TESTKEY1234567890abcdefSECRET"
+ANTHROPIC_API_KEY = "sk-ant-api03-TESTKEY1234567890abcdefSECRET"
 
 
 class Telemetry:
@@ -119,3 +122,41 @@ def client(fake: FakeOpenAI, telemetry: Telemetry) -> openai.OpenAI:
 @pytest.fixture
 def async_client(fake: FakeOpenAI, telemetry: Telemetry) -> openai.AsyncOpenAI:
     return openai.AsyncOpenAI(base_url=fake.base_url, api_key=API_KEY, max_retries=0)
+
+
+# --- Anthropic ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def anthropic_fake() -> Iterator[FakeAnthropic]:
+    with FakeAnthropic() as server:
+        yield server
+
+
+# anthropic 1.x before its own tracing has no `open_telemetry` option (nor any span of its own).
+ANTHROPIC_SDK_TRACES = hasattr(anthropic._base_client, "start_api_call_span")
+
+
+def anthropic_options(telemetry: Telemetry) -> dict[str, Any]:
+    """The SDK's own tracing on, into the test's tracer provider: every test then proves one span per call."""
+    if not ANTHROPIC_SDK_TRACES:
+        return {}
+    return {"open_telemetry": {"tracer_provider": telemetry.tracer_provider}}
+
+
+@pytest.fixture
+def anthropic_client(anthropic_fake: FakeAnthropic, telemetry: Telemetry) -> anthropic.Anthropic:
+    anthropic_fake.reset()
+    options = anthropic_options(telemetry)
+    return anthropic.Anthropic(
+        base_url=anthropic_fake.base_url, api_key=ANTHROPIC_API_KEY, max_retries=0, **options
+    )
+
+
+@pytest.fixture
+def async_anthropic_client(anthropic_fake: FakeAnthropic, telemetry: Telemetry) -> anthropic.AsyncAnthropic:
+    anthropic_fake.reset()
+    options = anthropic_options(telemetry)
+    return anthropic.AsyncAnthropic(
+        base_url=anthropic_fake.base_url, api_key=ANTHROPIC_API_KEY, max_retries=0, **options
+    )

@@ -140,6 +140,18 @@ def test_duration_and_token_usage_follow_the_semantic_conventions(
     assert usage[0].sum == 7
 
 
+def test_histograms_carry_exemplars_that_open_the_calls_trace(
+    client: openai.OpenAI, fake: FakeOpenAI, telemetry: Telemetry
+) -> None:
+    fake.plan("not_found")
+    with otel_aitrack.track("summarize"):
+        call(client)
+    span = telemetry.span()
+    (point,) = telemetry.points(names.METRIC_OPERATION_DURATION)
+    assert [e.trace_id for e in point.exemplars] == [span.context.trace_id]
+    assert [e.span_id for e in point.exemplars] == [span.context.span_id]
+
+
 def test_prompt_types_beyond_the_limit_fold_into_the_overflow_bucket(fake: FakeOpenAI) -> None:
     with instrumented(max_prompt_types=2) as seen:
         client = openai.OpenAI(base_url=fake.base_url, api_key=API_KEY, max_retries=0)

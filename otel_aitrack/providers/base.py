@@ -7,6 +7,7 @@ what ends a stream. Every answer is a pure function of its inputs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
@@ -17,7 +18,10 @@ class Endpoint(NamedTuple):
     module: str
     method: str  # "Class.method"
     operation: str  # gen_ai.operation.name: chat, embeddings, text_completion, …
-    is_async: bool
+    is_async: bool  # the request is awaited (for a deferred endpoint: the request the manager sends)
+    # The method only returns a manager that sends the request later (`messages.stream(...)`, entered
+    # with `with`): the call starts when the manager sends it. See `Provider.defer_request`.
+    deferred: bool = False
 
 
 @dataclass
@@ -85,4 +89,21 @@ class Provider(Protocol):
 
     def retry_hooks(self) -> tuple[tuple[str, str], ...]:
         """(module, "Class.method") of the SDK's per-attempt request builder, to count retries."""
+        ...
+
+    def own_span_hooks(self) -> tuple[tuple[str, str], ...]:
+        """(module, "function") of the SDK's own span starter, for an SDK that traces its calls itself.
+
+        The function must return a span or None. While one of our calls runs it returns a non-recording
+        span carrying our call's span context instead: one span per call, and whatever the SDK does with
+        its span (propagating the trace context in request headers) points at ours.
+        """
+        ...
+
+    def defer_request(self, endpoint: Endpoint, manager: Any, instrument: Callable[[Any], Any]) -> None:
+        """For a deferred endpoint: replace the request that `manager` will send with `instrument(request)`.
+
+        `request` is what the manager holds (a callable, or an awaitable for an async endpoint);
+        `instrument(request)` is its stand-in of the same kind, which runs it as one instrumented call.
+        """
         ...

@@ -5,15 +5,16 @@ Pure extractors only: request kwargs, results and exceptions in, attributes out.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 from .. import names
 from ..errors import categorize
 from ..genai import assistant_message, text_part, to_json
 from .base import Endpoint, ErrorDetails, ResponseDetails, StreamError
+from .http import header as _header
+from .http import is_http_response as _is_http_response
+from .http import response_attributes, server_attributes
 
 _CHAT = "openai.resources.chat.completions"
 _RESPONSES = "openai.resources.responses"
@@ -32,7 +33,6 @@ ENDPOINTS: tuple[Endpoint, ...] = (
 )
 
 _REQUEST_ID_HEADER = "x-request-id"
-_DEFAULT_PORTS = {"https": 443, "http": 80}
 # Responses API stream events that end a stream; the failing ones carry an error.
 _RESPONSES_TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed", "error"})
 
@@ -87,19 +87,11 @@ class OpenAIProvider:
     def retry_hooks(self) -> tuple[tuple[str, str], ...]:
         return (("openai._base_client", "BaseClient._build_request"),)
 
+    def own_span_hooks(self) -> tuple[tuple[str, str], ...]:
+        return ()  # the openai SDK does not trace its calls itself
 
-def server_attributes(base_url: object) -> dict[str, Any]:
-    """`server.address` and `server.port` of the client's base URL."""
-    return {} if base_url is None else dict(_server_attributes(str(base_url)))
-
-
-@functools.lru_cache(maxsize=256)
-def _server_attributes(base_url: str) -> tuple[tuple[str, Any], ...]:
-    parts = urlsplit(base_url)
-    if not parts.hostname:
-        return ()
-    port = parts.port or _DEFAULT_PORTS.get(parts.scheme)
-    return ((names.SERVER_ADDRESS, parts.hostname),) + (((names.SERVER_PORT, port),) if port else ())
+    def defer_request(self, endpoint: Endpoint, manager: Any, instrument: Callable[[Any], Any]) -> None:
+        """Never asked: the `stream(...)` helpers send their request through `create`, wrapped already."""
 
 
 def provider_code(error: BaseException) -> str | None:
@@ -165,24 +157,7 @@ def usage_tokens(result: Any) -> dict[str, int]:
 
 def http_response_attributes(response: Any) -> dict[str, Any]:
     """Status and request id of a raw HTTP response (`with_raw_response`, streams)."""
-    attributes: dict[str, Any] = {}
-    status = getattr(response, "status_code", None)
-    if isinstance(status, int):
-        attributes[names.HTTP_RESPONSE_STATUS_CODE] = status
-    request_id = _header(response, _REQUEST_ID_HEADER)
-    if request_id:
-        attributes[names.AITRACK_REQUEST_ID] = request_id
-    return attributes
-
-
-def _is_http_response(result: Any) -> bool:
-    return hasattr(result, "status_code") and hasattr(result, "headers") and hasattr(result, "parse")
-
-
-def _header(response: Any, name: str) -> str | None:
-    headers = getattr(response, "headers", None)
-    value = headers.get(name) if headers is not None and hasattr(headers, "get") else None
-    return value if isinstance(value, str) else None
+    return response_attributes(response, _REQUEST_ID_HEADER)
 
 
 # --- Streams ------------------------------------------------------------------------------------

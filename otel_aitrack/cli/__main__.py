@@ -1,0 +1,5 @@
+"""`python -m otel_aitrack.cli`: the `otel-aitrack` command."""
+
+from . import main
+
+raise SystemExit(main())

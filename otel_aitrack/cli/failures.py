@@ -1,0 +1,187 @@
+"""`otel-aitrack failures`: the incident view, from the stack's Prometheus and (optionally) Tempo.
+
+Prompt types ranked by failure rate and failed calls over the window, with their consecutive
+failures, last error code and last failure time: the dashboard's table, from the same PromQL
+(grafana/src/promql.py, the single source of the stack's queries). With `--tempo`, the latest failed
+calls of each failing prompt type, from a TraceQL search: error code, HTTP status, request id,
+message, and with `--traceback` the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import textwrap
+import time
+from datetime import datetime, timezone
+
+from rich.console import Console
+from rich.text import Text
+
+from grafana.src import promql
+
+from .. import names
+from .backends import BackendError, Prometheus, Sample, Tempo, TempoSpan
+from .options import Window
+from .view import FailureRow, clock_time, failure_table, make_console, ranked, traceback_body
+
+# Latest failed calls are looked up for this many failing prompt types at most, worst first.
+MAX_PROMPT_TYPES_IN_TEMPO = 10
+MESSAGE_WIDTH = 200
+
+TEMPO_COLUMNS = (
+    names.ERROR_TYPE,
+    names.HTTP_RESPONSE_STATUS_CODE,
+    names.AITRACK_REQUEST_ID,
+    names.AITRACK_ERROR_MESSAGE,
+)
+
+
+def main(args: argparse.Namespace) -> int:
+    console = make_console()
+    since: Window = args.since
+    now = time.time()
+    scope = f" of prompt type {args.prompt_type}" if args.prompt_type else ""
+    try:
+        rows = failure_rows(Prometheus(args.prometheus), since, args.prompt_type, now)
+    except BackendError as error:
+        return _fail(error)
+    if not rows:
+        console.print(f"No AI calls{scope} in the last {since.text} (Prometheus at {args.prometheus}).")
+        return 0
+    title = f"AI calls{scope} in the last {since.text}, worst first (Prometheus at {args.prometheus})"
+    console.print(failure_table(rows, title=title))
+    failing = [row.prompt_type for row in ranked(rows) if round(row.failed) > 0]
+    if not failing:
+        console.print(f"No failed calls in the last {since.text}.")
+        return 0
+    if not args.tempo:
+        console.print("Add --tempo URL for the latest failed calls: error, HTTP status, request id, message.")
+        return 0
+    tempo = Tempo(args.tempo)
+    for prompt_type in list(dict.fromkeys(failing))[:MAX_PROMPT_TYPES_IN_TEMPO]:
+        query = failed_calls_traceql(prompt_type, args.traceback)
+        try:
+            spans = tempo.search(query, now - since.seconds, now, args.limit)
+        except BackendError as error:
+            return _fail(error)
+        _print_failed_calls(console, prompt_type, spans, args, since)
+    return 0
+
+
+# --- Prometheus --------------------------------------------------------------------------------
+def failure_rows(
+    prometheus: Prometheus, since: Window, prompt_type: str | None, now: float
+) -> list[FailureRow]:
+    """One row per service and prompt type with calls in the window."""
+    f = prompt_filters(prompt_type)
+    calls = _by_prompt(prometheus.instant(calls_over(since.text, f), now))
+    failed = _by_prompt(prometheus.instant(failed_calls_over(since.text, f), now))
+    consecutive = _by_prompt(prometheus.instant(promql.consecutive_failures(f), now))
+    last_failure_ms = _by_prompt(prometheus.instant(promql.last_failure_time_ms(f), now))
+    last_error = {
+        _key(s): s.labels.get(promql.ERROR_TYPE) for s in prometheus.instant(promql.last_error_type(f), now)
+    }
+    return [
+        FailureRow(
+            prompt_type=prompt,
+            service=service or None,
+            calls=count,
+            failed=failed.get((service, prompt), 0.0),
+            consecutive_failures=round(consecutive.get((service, prompt), 0.0)),
+            last_error_code=last_error.get((service, prompt)),
+            last_failed_at=_from_ms(last_failure_ms.get((service, prompt))),
+        )
+        for (service, prompt), count in calls.items()
+        if round(count) > 0
+    ]
+
+
+def calls_over(window: str, f: promql.Filters) -> str:
+    """`promql.calls` over any window (the dashboard and the alerts use promql.WINDOW)."""
+    return promql.sum_by_prompt(promql.window_increase(promql.selector(promql.CALLS, *f.calls), window))
+
+
+def failed_calls_over(window: str, f: promql.Filters) -> str:
+    """`promql.failed_calls` over any window."""
+    failed = promql.selector(promql.CALLS, *f.calls, promql.FAILED)
+    return promql.sum_by_prompt(promql.window_increase(failed, window))
+
+
+def prompt_filters(prompt_type: str | None) -> promql.Filters:
+    if not prompt_type:
+        return promql.ALERTS
+    matcher = f"{promql.PROMPT}={_quoted(prompt_type)}"
+    return promql.Filters(calls=(matcher,), prompt=(matcher,))
+
+
+def _by_prompt(samples: list[Sample]) -> dict[tuple[str, str], float]:
+    return {_key(s): s.value for s in samples}
+
+
+def _key(sample: Sample) -> tuple[str, str]:
+    return sample.labels.get(promql.SERVICE, ""), sample.labels.get(promql.PROMPT, "")
+
+
+def _from_ms(value: float | None) -> datetime | None:
+    return datetime.fromtimestamp(value / 1000, tz=timezone.utc) if value else None
+
+
+# --- Tempo -------------------------------------------------------------------------------------
+def failed_calls_traceql(prompt_type: str, with_traceback: bool) -> str:
+    columns = (*TEMPO_COLUMNS, names.AITRACK_ERROR_TRACEBACK) if with_traceback else TEMPO_COLUMNS
+    selected = ", ".join(f"span.{column}" for column in columns)
+    condition = f"status = error && span.{names.GEN_AI_PROMPT_NAME} = {_quoted(prompt_type)}"
+    return f"{{ {condition} }} | select({selected})"
+
+
+def _print_failed_calls(
+    console: Console, prompt_type: str, spans: list[TempoSpan], args: argparse.Namespace, since: Window
+) -> None:
+    """One entry per call: a line of identifiers (never folded, to copy them whole), then the message."""
+    console.print()
+    if not spans:
+        console.print(
+            f"Tempo at {args.tempo} has no failed call of {prompt_type} in the last {since.text} "
+            "(not flushed yet, or sampled out).",
+            markup=False,
+        )
+        return
+    console.print(Text(f"Latest failed calls of {prompt_type} (Tempo at {args.tempo})", style="bold"))
+    for span in spans:
+        a = span.attributes
+        status = a.get(names.HTTP_RESPONSE_STATUS_CODE)
+        request_id = a.get(names.AITRACK_REQUEST_ID)
+        fields = [
+            clock_time(_from_ns(span.start_unix_nano)),
+            str(a.get(names.ERROR_TYPE) or "unknown error"),
+            *([f"HTTP {status}"] if status else []),
+            *([f"request {request_id}"] if request_id else []),
+            f"trace {span.trace_id}",
+        ]
+        console.print(Text("  " + "  ".join(fields)))
+        console.print(Text("    " + _first_line(a.get(names.AITRACK_ERROR_MESSAGE))))
+        traceback = a.get(names.AITRACK_ERROR_TRACEBACK) if args.traceback else None
+        if traceback:
+            console.print(traceback_body(textwrap.indent(str(traceback), "    "), console))
+            console.print()
+
+
+def _from_ns(value: int) -> datetime | None:
+    return datetime.fromtimestamp(value / 1e9, tz=timezone.utc) if value else None
+
+
+def _first_line(message: object) -> str:
+    text = (str(message or "").strip().splitlines() or ["—"])[0]
+    return text if len(text) <= MESSAGE_WIDTH else text[: MESSAGE_WIDTH - 1] + "…"
+
+
+def _quoted(value: str) -> str:
+    # A double-quoted string with backslash escapes reads the same in PromQL and in TraceQL.
+    return json.dumps(value)
+
+
+def _fail(error: BackendError) -> int:
+    print(f"otel-aitrack failures: {error}", file=sys.stderr)
+    return 1

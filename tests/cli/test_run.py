@@ -1,0 +1,150 @@
+"""`otel-aitrack run`: the program auto-instrumented, its output, exit code and signals untouched."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from tests.cli.support import CLI, cli_env, one_line_error, run_cli, table_rows
+from tests.fakes.openai_server import FakeOpenAI
+
+PYTHON = sys.executable
+APP = textwrap.dedent(
+    """
+    import sys, openai, otel_aitrack
+    client = openai.OpenAI(base_url=sys.argv[1], api_key="sk-proj-runKEY0123456789abcdef", max_retries=0)
+    messages = [{"role": "user", "content": "Summarize ticket #42"}]
+    for _ in range(3):
+        try:
+            with otel_aitrack.track("summarize_ticket"):
+                client.chat.completions.create(model="gpt-4o-mini", messages=messages)
+        except openai.APIStatusError as error:
+            print("app saw", type(error).__name__, file=sys.stderr)
+    print("app done")
+    """
+)
+
+
+def write(tmp_path: Path, name: str, source: str) -> str:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(source))
+    return str(path)
+
+
+def test_the_programs_output_exit_code_and_own_sitecustomize_pass_through(tmp_path: Path) -> None:
+    own = tmp_path / "own"
+    own.mkdir()
+    write(
+        own,
+        "sitecustomize.py",
+        "import os, sys\nprint('own sitecustomize in', os.getpid(), file=sys.stderr)\n",
+    )
+    app = write(
+        tmp_path,
+        "app.py",
+        "import os, sys\nprint('to stdout', os.getpid())\nprint('to stderr', file=sys.stderr)\nsys.exit(3)\n",
+    )
+    done = run_cli("run", "--", PYTHON, app, env=cli_env(PYTHONPATH=str(own)))
+    assert done.returncode == 3
+    (pid,) = re.fullmatch(r"to stdout (\d+)\n", done.stdout).groups()  # the table goes to stderr, not here
+    assert f"own sitecustomize in {pid}\nto stderr\n" in done.stderr  # the program's own sitecustomize ran
+    assert done.stderr.endswith(f"otel-aitrack run: app.py (pid {pid}), exit code 3: no AI calls\n")
+
+
+def test_the_table_of_a_program_that_called_openai(fake: FakeOpenAI, tmp_path: Path) -> None:
+    fake.reset()
+    fake.plan("ok", "rate_limit", "not_found")
+    app = write(tmp_path, "app.py", APP)
+    done = run_cli("run", PYTHON, app, fake.base_url)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "app done\n"
+    assert "app saw RateLimitError" in done.stderr
+    assert f"otel-aitrack run: app.py {fake.base_url} (pid " in done.stderr
+    assert table_rows(done.stderr)["summarize_ticket"][:5] == ["3", "2", "66.7 %", "2", "NotFoundError"]
+    assert "runKEY" not in done.stderr
+    # No exporter configured: none is used, so no OTLP connection errors either.
+    assert "Failed to export" not in done.stderr and "Exception while exporting" not in done.stderr
+
+
+def test_otel_settings_apply_to_the_program(fake: FakeOpenAI, tmp_path: Path) -> None:
+    fake.reset()
+    app = write(tmp_path, "app.py", APP)
+    env = cli_env(
+        OTEL_TRACES_EXPORTER="console",
+        OTEL_METRICS_EXPORTER="none",
+        OTEL_LOGS_EXPORTER="none",
+        OTEL_SERVICE_NAME="run-under-test",
+        OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="httpx",
+    )
+    done = subprocess.run(
+        [*CLI, "run", PYTHON, app, fake.base_url],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count('"name": "chat gpt-4o-mini"') == 3  # the console exporter, in the program
+    assert '"service.name": "run-under-test"' in done.stdout
+    assert table_rows(done.stderr)["summarize_ticket"][:3] == ["3", "0", "0.0 %"]
+
+
+SLEEPER = """
+import sys, time, openai, otel_aitrack
+client = openai.OpenAI(base_url=sys.argv[1], api_key="sk-proj-x0123456789abcdef", max_retries=0)
+with otel_aitrack.track("classify_email"):
+    client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+print("ready", flush=True)
+time.sleep(60)
+"""
+
+
+def run_until_ready(tmp_path: Path, fake: FakeOpenAI) -> subprocess.Popen[str]:
+    fake.reset()
+    app = write(tmp_path, "sleeper.py", SLEEPER)
+    process = subprocess.Popen(
+        [*CLI, "run", PYTHON, app, fake.base_url],
+        env=cli_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline() == "ready\n"
+    return process
+
+
+def test_ctrl_c_reaches_the_program_and_its_table_is_printed(fake: FakeOpenAI, tmp_path: Path) -> None:
+    process = run_until_ready(tmp_path, fake)
+    try:
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert process.returncode == 128 + signal.SIGINT
+    assert "KeyboardInterrupt" in err  # the program's own traceback, as without otel-aitrack
+    assert "ended by SIGINT" in err
+    assert table_rows(err)["classify_email"][:3] == ["1", "0", "0.0 %"]
+
+
+def test_sigterm_reaches_the_program_and_gives_128_plus_15(fake: FakeOpenAI, tmp_path: Path) -> None:
+    process = run_until_ready(tmp_path, fake)
+    try:
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert process.returncode == 128 + signal.SIGTERM
+    # Killed by the signal, the program could not write its figures: said in one line.
+    assert one_line_error(err) == "otel-aitrack run: no figures from the program (it was ended by SIGTERM)"
+
+
+def test_an_unknown_command_exits_127_with_one_line() -> None:
+    done = run_cli("run", "no-such-program-xyz", "--flag")
+    assert done.returncode == 127
+    assert one_line_error(done.stderr) == "otel-aitrack run: command not found: no-such-program-xyz"
