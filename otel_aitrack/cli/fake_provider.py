@@ -699,19 +699,22 @@ class ChunkMaker:
 
 
 class Server(ThreadingHTTPServer):
-    """Thread per connection; remembers open connections so that `stop()` can close them."""
+    """Thread per connection; remembers open connections so that `stop()` can close them.
+
+    Shared by the test suite's other fake providers, each with its own handler class.
+    """
 
     daemon_threads = True
     block_on_close = False
     allow_reuse_address = True
     request_queue_size = 1024
 
-    def __init__(self, fake: FakeOpenAI) -> None:
+    def __init__(self, fake: Any, handler: type[BaseHTTPRequestHandler] = Handler) -> None:
         self.fake = fake
         self.stopping = threading.Event()
         self._open: set[socket.socket] = set()
         self._open_lock = threading.Lock()
-        super().__init__(("127.0.0.1", 0), Handler)
+        super().__init__(("127.0.0.1", 0), handler)
 
     def process_request(self, request: Any, client_address: Any) -> None:
         with self._open_lock:

@@ -14,7 +14,7 @@ from ..errors import categorize
 from ..genai import assistant_message, text_part, to_json
 from ..names import Category
 from .base import Endpoint, ErrorDetails, ResponseDetails, StreamError
-from .http import header, is_http_response, response_attributes, server_attributes
+from .http import is_http_response, response_attributes, server_attributes, status_error_details
 
 _MESSAGES = "anthropic.resources.messages.messages"
 _BETA_MESSAGES = "anthropic.resources.beta.messages.messages"
@@ -103,13 +103,7 @@ class AnthropicProvider:
         return AnthropicStreamState(response_attributes(response, _REQUEST_ID_HEADER), capture)
 
     def error_details(self, error: BaseException) -> ErrorDetails:
-        status = getattr(error, "status_code", None)
-        status = status if isinstance(status, int) else None
-        code = provider_code(error)
-        request_id = getattr(error, "request_id", None)
-        if not isinstance(request_id, str):
-            request_id = header(getattr(error, "response", None), _REQUEST_ID_HEADER)
-        return ErrorDetails(status, code, request_id, error_category(type(error).__name__, status, code))
+        return status_error_details(error, _REQUEST_ID_HEADER, provider_code(error), error_category)
 
     def retry_hooks(self) -> tuple[tuple[str, str], ...]:
         return (("anthropic._base_client", "BaseClient._build_request"),)

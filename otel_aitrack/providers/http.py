@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
 from .. import names
+from .base import ErrorDetails
 
 _DEFAULT_PORTS = {"https": 443, "http": 80}
 
@@ -46,3 +48,22 @@ def header(response: Any, name: str) -> str | None:
     headers = getattr(response, "headers", None)
     value = headers.get(name) if headers is not None and hasattr(headers, "get") else None
     return value if isinstance(value, str) else None
+
+
+def status_error_details(
+    error: BaseException,
+    request_id_header: str,
+    code: str | None,
+    category: Callable[[str, int | None, str | None], str],
+) -> ErrorDetails:
+    """HTTP status, provider code, request id and category of an SDK exception.
+
+    Both SDKs put `status_code` and `request_id` on their status errors; an error without them (a
+    connection failure) may still carry a `response` whose header has the id.
+    """
+    status = getattr(error, "status_code", None)
+    status = status if isinstance(status, int) else None
+    request_id = getattr(error, "request_id", None)
+    if not isinstance(request_id, str):
+        request_id = header(getattr(error, "response", None), request_id_header)
+    return ErrorDetails(status, code, request_id, category(type(error).__name__, status, code))

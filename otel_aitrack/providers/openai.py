@@ -12,9 +12,8 @@ from .. import names
 from ..errors import categorize
 from ..genai import assistant_message, text_part, to_json
 from .base import Endpoint, ErrorDetails, ResponseDetails, StreamError
-from .http import header as _header
 from .http import is_http_response as _is_http_response
-from .http import response_attributes, server_attributes
+from .http import response_attributes, server_attributes, status_error_details
 
 _CHAT = "openai.resources.chat.completions"
 _RESPONSES = "openai.resources.responses"
@@ -76,13 +75,7 @@ class OpenAIProvider:
         return OpenAIStreamState(http_response_attributes(getattr(stream, "response", None)), capture)
 
     def error_details(self, error: BaseException) -> ErrorDetails:
-        status = getattr(error, "status_code", None)
-        status = status if isinstance(status, int) else None
-        code = provider_code(error)
-        request_id = getattr(error, "request_id", None)
-        if not isinstance(request_id, str):
-            request_id = _header(getattr(error, "response", None), _REQUEST_ID_HEADER)
-        return ErrorDetails(status, code, request_id, categorize(type(error).__name__, status, code))
+        return status_error_details(error, _REQUEST_ID_HEADER, provider_code(error), categorize)
 
     def retry_hooks(self) -> tuple[tuple[str, str], ...]:
         return (("openai._base_client", "BaseClient._build_request"),)

@@ -39,9 +39,11 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from otel_aitrack.cli.fake_provider import Server
 
 SLOW_SECONDS = 2.0
 LONG_STREAM_DELTAS = 200
@@ -428,46 +430,6 @@ class Handler(BaseHTTPRequestHandler):
             pass
 
 
-class Server(ThreadingHTTPServer):
-    """Thread per connection; remembers open connections so that `stop()` can close them."""
-
-    daemon_threads = True
-    block_on_close = False
-    allow_reuse_address = True
-    request_queue_size = 1024
-
-    def __init__(self, fake: FakeAnthropic) -> None:
-        self.fake = fake
-        self.stopping = threading.Event()
-        self._open: set[socket.socket] = set()
-        self._open_lock = threading.Lock()
-        super().__init__(("127.0.0.1", 0), Handler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._open_lock:
-            self._open.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._open_lock:
-            self._open.discard(request)
-        super().shutdown_request(request)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """Silent: a client hanging up mid-answer is normal here."""
-
-    def close_connections(self) -> None:
-        """Hang up on every client still connected, then wake the handlers that sleep."""
-        with self._open_lock:
-            connections = list(self._open)
-        for connection in connections:
-            try:
-                connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        self.stopping.set()
-
-
 # --- the fake ------------------------------------------------------------------------------------
 
 
@@ -494,7 +456,7 @@ class FakeAnthropic:
     def start(self) -> FakeAnthropic:
         if self._server is not None:
             raise RuntimeError("FakeAnthropic is already started")
-        self._server = Server(self)
+        self._server = Server(self, Handler)
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.05},
