@@ -60,6 +60,7 @@ class AITrackInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         meter = get_meter(_SCOPE, __version__, kwargs.get("meter_provider"), schema_url=_SCHEMA_URL)
         instruments = Instruments(meter, BOOK)
         guard.on_internal_error(instruments.count_internal_error)
+        instruments.handoff.on_error(guard.reporter("histogram record"))
         runtime.activate(
             runtime.Runtime(
                 tracer=get_tracer(_SCOPE, __version__, kwargs.get("tracer_provider"), schema_url=_SCHEMA_URL),
@@ -76,4 +77,7 @@ class AITrackInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
     def _uninstrument(self, **kwargs: Any) -> None:
         unpatch_all()
+        current = runtime.active()
         runtime.deactivate()
+        if current is not None:
+            guard.guarded("metric hand-off close", None, current.instruments.close)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from .names import OVERFLOW_PROMPT_TYPE
@@ -53,54 +53,79 @@ class Failure:
     traceback: str | None
 
 
+class _Figures:
+    """The mutable figures behind one prompt type's `PromptStats` (changed under the book's lock)."""
+
+    __slots__ = ("calls", "consecutive", "failed", "last")
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.failed = 0
+        self.consecutive = 0
+        self.last: tuple[Failure, datetime] | None = None
+
+    def stats(self, prompt_type: str) -> PromptStats:
+        failure, failed_at = self.last if self.last else (None, None)
+        return PromptStats(
+            prompt_type=prompt_type,
+            total_calls=self.calls,
+            total_failed_calls=self.failed,
+            consecutive_failures=self.consecutive,
+            last_error_code=failure.error_code if failure else None,
+            last_error_message=failure.message if failure else None,
+            last_error_traceback=failure.traceback if failure else None,
+            last_failed_at=failed_at,
+        )
+
+
 class FailureBook:
     """Counts calls and failures per prompt type."""
 
     def __init__(self, max_prompt_types: int = 100) -> None:
         self.max_prompt_types = max_prompt_types
         self._lock = threading.Lock()
-        self._stats: dict[str, PromptStats] = {}
+        self._figures: dict[str, _Figures] = {}
 
     def bucket(self, prompt_type: str) -> str:
         """The name a prompt type is counted under: itself, or the overflow bucket past the limit."""
-        stats = self._stats
-        if prompt_type in stats or len(stats) < self.max_prompt_types:
+        figures = self._figures
+        if prompt_type in figures or len(figures) < self.max_prompt_types:
             return prompt_type
         return OVERFLOW_PROMPT_TYPE
 
     def record_success(self, prompt_type: str) -> str:
         """Count a successful call; returns the bucket it was counted under."""
         with self._lock:
-            key = self.bucket(prompt_type)
-            old = self._stats.get(key) or PromptStats(key)
-            self._stats[key] = replace(old, total_calls=old.total_calls + 1, consecutive_failures=0)
+            key, figures = self._figures_of(prompt_type)
+            figures.calls += 1
+            figures.consecutive = 0
             return key
 
     def record_failure(self, prompt_type: str, failure: Failure) -> str:
         """Count a failed call; returns the bucket it was counted under."""
         now = datetime.fromtimestamp(time.time(), tz=timezone.utc)
         with self._lock:
-            key = self.bucket(prompt_type)
-            old = self._stats.get(key) or PromptStats(key)
-            self._stats[key] = replace(
-                old,
-                total_calls=old.total_calls + 1,
-                total_failed_calls=old.total_failed_calls + 1,
-                consecutive_failures=old.consecutive_failures + 1,
-                last_error_code=failure.error_code,
-                last_error_message=failure.message,
-                last_error_traceback=failure.traceback,
-                last_failed_at=now,
-            )
+            key, figures = self._figures_of(prompt_type)
+            figures.calls += 1
+            figures.failed += 1
+            figures.consecutive += 1
+            figures.last = (failure, now)
             return key
 
     def snapshot(self) -> dict[str, PromptStats]:
         with self._lock:
-            return dict(self._stats)
+            return {key: figures.stats(key) for key, figures in self._figures.items()}
 
     def clear(self) -> None:
         with self._lock:
-            self._stats.clear()
+            self._figures.clear()
+
+    def _figures_of(self, prompt_type: str) -> tuple[str, _Figures]:
+        key = self.bucket(prompt_type)
+        figures = self._figures.get(key)
+        if figures is None:
+            figures = self._figures[key] = _Figures()
+        return key, figures
 
 
 BOOK = FailureBook()

@@ -62,6 +62,7 @@ class Call:
         model = attributes.get(names.GEN_AI_REQUEST_MODEL)
         name = f"{endpoint.operation} {model}" if model else endpoint.operation
         self.span = runtime.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
+        self.context_with_span = trace.set_span_in_context(self.span)
         self.attempts = 0
         self._histogram_extra = {key: attributes[key] for key in _HISTOGRAM_KEYS if key in attributes}
         self._started = time.perf_counter()
@@ -73,8 +74,7 @@ class Call:
 
     def enter(self) -> None:
         """Make the span current (child HTTP spans nest under it) and let retries be counted."""
-        ctx = trace.set_span_in_context(self.span)
-        self._tokens = (otel_context.attach(ctx), CURRENT_CALL.set(self))
+        self._tokens = (otel_context.attach(self.context_with_span), CURRENT_CALL.set(self))
 
     def leave(self) -> None:
         if self._tokens is not None:
@@ -92,8 +92,7 @@ class Call:
         if not self._claim_end():
             return
         span = self.span
-        span.set_attributes(details.attributes)
-        span.set_attributes(token_attributes(details.tokens))
+        span.set_attributes({**details.attributes, **token_attributes(details.tokens)})
         if self.capture and details.output_messages:
             span.set_attributes(self._clean_content(output_message_attributes(details.output_messages)))
         self._set_common(outcome)
@@ -206,8 +205,7 @@ class Call:
             if model:
                 extra[names.GEN_AI_RESPONSE_MODEL] = model
         seconds = time.perf_counter() - self._started
-        span_context = trace.set_span_in_context(self.span)
-        self.runtime.instruments.record_call(attributes, extra, seconds, tokens, span_context)
+        self.runtime.instruments.record_call(attributes, extra, seconds, tokens, self.context_with_span)
 
     def _emit_exception(self, error_class: type[BaseException], message: str, stack: str) -> None:
         """The exception the semantic-convention way, redacted: never the raw exception object."""
@@ -221,7 +219,7 @@ class Call:
         logger = self.runtime.exception_logger
         if logger is not None and self.runtime.settings.exception_as_log:
             record = LogRecord(
-                context=trace.set_span_in_context(self.span),
+                context=self.context_with_span,
                 severity_number=SeverityNumber.ERROR,
                 severity_text="ERROR",
                 attributes=attributes,

@@ -41,6 +41,11 @@ def report(error: Exception, where: str) -> None:
         raise error
 
 
+def reporter(where: str) -> Callable[[Exception], None]:
+    """`report` for errors caught elsewhere (the metric hand-off's thread)."""
+    return lambda error: report(error, where)
+
+
 def guarded(where: str, default: T, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Run an instrumentation step; on an internal error report it and return `default`."""
     try:

@@ -11,6 +11,7 @@ from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
 from . import names
 from .book import FailureBook
+from .handoff import new_handoff
 
 # Bucket advice from the GenAI semantic conventions.
 DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
@@ -24,11 +25,13 @@ class Instruments:
 
     `aitrack.calls` is counted here under a lock and observed by the SDK only when it collects: a dict
     increment per call instead of a synchronous measurement (the SDK validates and hashes the
-    attributes of every measurement), and the counter can never disagree with `stats()`.
+    attributes of every measurement), and the counter can never disagree with `stats()`. The histogram
+    measurements go through a hand-off (see `handoff`), drained before every collection.
     """
 
     def __init__(self, meter: Meter, book: FailureBook) -> None:
         self.book = book
+        self.handoff = new_handoff()
         self._calls_lock = threading.Lock()
         self._calls: dict[tuple[tuple[str, Any], ...], list[Any]] = {}
         meter.create_observable_counter(
@@ -70,6 +73,10 @@ class Instruments:
     def count_internal_error(self, error: BaseException) -> None:
         self.internal_errors.add(1, {names.ERROR_TYPE: type(error).__name__})
 
+    def close(self) -> None:
+        """Record what is still pending (`uninstrument()`)."""
+        self.handoff.close()
+
     def record_call(
         self,
         attributes: dict[str, Any],
@@ -90,11 +97,21 @@ class Instruments:
             else:
                 counted[0] += 1
         detailed = {**attributes, **extra}
-        self.duration.record(seconds, detailed, span_context)
+        put = self.handoff.put
+        put((self.duration.record, seconds, detailed, span_context))
         for token_type, count in tokens.items():
-            self.token_usage.record(count, {**detailed, names.GEN_AI_TOKEN_TYPE: token_type}, span_context)
+            put(
+                (
+                    self.token_usage.record,
+                    count,
+                    {**detailed, names.GEN_AI_TOKEN_TYPE: token_type},
+                    span_context,
+                )
+            )
 
     def _observe_calls(self, options: CallbackOptions) -> Iterable[Observation]:
+        # Called first at every collection, before the SDK reads the histograms: record what waits.
+        self.handoff.drain()
         with self._calls_lock:
             counts = [(count, attributes) for count, attributes in self._calls.values()]
         for count, attributes in counts:

@@ -41,7 +41,13 @@ def response_attributes(response: Any, request_id_header: str) -> dict[str, Any]
 
 def is_http_response(result: Any) -> bool:
     """A raw response object (`with_raw_response` / `with_streaming_response`), not a parsed body."""
-    return hasattr(result, "status_code") and hasattr(result, "headers") and hasattr(result, "parse")
+    return _is_http_response_class(type(result))
+
+
+@functools.lru_cache(maxsize=256)
+def _is_http_response_class(cls: type) -> bool:
+    # Looked up on the class, once per class: a miss on a pydantic body costs microseconds per call.
+    return all(hasattr(cls, name) for name in ("status_code", "headers", "parse"))
 
 
 def header(response: Any, name: str) -> str | None:
