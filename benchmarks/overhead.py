@@ -182,7 +182,9 @@ def run_floor(client: openai.OpenAI, options: argparse.Namespace) -> list[tuple[
         tracer = tracer_provider.get_tracer("floor")
 
         def bare_span(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-            with tracer.start_as_current_span("chat", kind=SpanKind.CLIENT):
+            with tracer.start_as_current_span(
+                "chat", kind=SpanKind.CLIENT, record_exception=False, set_status_on_exception=False
+            ):
                 return wrapped(*args, **kwargs)
 
         wrap_function_wrapper(_CHAT_MODULE, "Completions.create", bare_span)

@@ -11,6 +11,11 @@ Quick start::
 
     stats()["summarize_ticket"].failure_rate    # e.g. 40.0
 
+An OpenAI-compatible server spoken to with the openai SDK (vLLM, Ollama, a proxy) is `openai` unless
+named: per client with `set_provider_name(client, "vllm")`, per block with
+`track(..., provider_name="vllm")`, or by host with `instrument(provider_names={"llm.internal": "vllm"})`
+(`OTEL_AITRACK_PROVIDER_NAMES`). Azure, Groq, Gemini, Mistral, … are recognized by client and host.
+
 Every SDK call becomes one CLIENT span carrying the error code, message, full traceback, HTTP status,
 provider error code and request id of a failure; metrics count calls and failures per prompt type.
 The telemetry names are listed in docs/telemetry.md.
@@ -33,10 +38,20 @@ from .context import track
 from .instruments import Instruments
 from .package import _instruments
 from .patch import patch_all, unpatch_all
+from .providers import compatible
+from .providers.compatible import set_provider_name
 from .redaction import Redactor
 from .version import __version__
 
-__all__ = ["AITrackInstrumentor", "PromptStats", "__version__", "reset_stats", "stats", "track"]
+__all__ = [
+    "AITrackInstrumentor",
+    "PromptStats",
+    "__version__",
+    "reset_stats",
+    "set_provider_name",
+    "stats",
+    "track",
+]
 
 _SCOPE = "otel_aitrack"
 _SCHEMA_URL = "https://opentelemetry.io/schemas/1.37.0"
@@ -48,7 +63,7 @@ class AITrackInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     Keyword arguments of `instrument()` (all optional): `tracer_provider`, `meter_provider`,
     `logger_provider`, and the settings of docs/telemetry.md (`traceback_max_length`,
     `message_max_length`, `content_max_length`, `redact_patterns`, `max_prompt_types`,
-    `capture_content`), which override their `OTEL_AITRACK_*` environment variables.
+    `capture_content`, `provider_names`), which override their `OTEL_AITRACK_*` environment variables.
     """
 
     def instrumentation_dependencies(self) -> Collection[str]:
@@ -57,6 +72,7 @@ class AITrackInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     def _instrument(self, **kwargs: Any) -> None:
         settings = load_settings(kwargs)
         BOOK.max_prompt_types = settings.max_prompt_types
+        compatible.configure(settings.provider_names)
         meter = get_meter(_SCOPE, __version__, kwargs.get("meter_provider"), schema_url=_SCHEMA_URL)
         instruments = Instruments(meter, BOOK)
         guard.on_internal_error(instruments.count_internal_error)

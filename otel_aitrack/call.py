@@ -64,6 +64,7 @@ class Call:
         self.span = runtime.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
         self.context_with_span = trace.set_span_in_context(self.span)
         self.attempts = 0
+        self._attempts_this_send = 0
         self._histogram_extra = {key: attributes[key] for key in _HISTOGRAM_KEYS if key in attributes}
         self._started = time.perf_counter()
         self._ended = False
@@ -83,8 +84,15 @@ class Call:
             CURRENT_CALL.reset(call_token)
             otel_context.detach(otel_token)  # type: ignore[arg-type]
 
-    def count_attempt(self, retries_taken: int) -> None:
-        self.attempts = max(self.attempts, retries_taken)
+    def new_send(self) -> None:
+        """The SDK starts one request that it may resend (an SDK whose attempts do not say their number)."""
+        self._attempts_this_send = 0
+
+    def count_attempt(self, retries_taken: int | None) -> None:
+        """One attempt; `retries_taken` when the SDK says it, else counted since the last `new_send()`."""
+        self._attempts_this_send += 1
+        taken = self._attempts_this_send - 1 if retries_taken is None else retries_taken
+        self.attempts = max(self.attempts, taken)
 
     # --- endings ---------------------------------------------------------------------------------
 

@@ -29,6 +29,9 @@ class Tracking:
     task: str | None = None
     user: str | None = None
     capture_content: bool | None = None
+    # gen_ai.provider.name of the openai-SDK calls of the block (an OpenAI-compatible server); other
+    # SDKs' calls keep their own, so a fallback to another provider inside the block stays truthful.
+    provider_name: str | None = None
 
     def inside(self, inner: Tracking) -> Tracking:
         """`inner` nested in this one: the inner prompt type wins, unset fields are inherited."""
@@ -39,6 +42,7 @@ class Tracking:
             capture_content=inner.capture_content
             if inner.capture_content is not None
             else self.capture_content,
+            provider_name=inner.provider_name if inner.provider_name is not None else self.provider_name,
         )
 
 
@@ -65,12 +69,26 @@ def _prompt_type_name(prompt_type: object) -> str:
     return name
 
 
+def provider_name_value(name: object, where: str) -> str | None:
+    """A usable `gen_ai.provider.name`, or None (logged) for an empty or non-string one."""
+    if name is None:
+        return None
+    value = name.strip() if isinstance(name, str) else ""
+    if not value:
+        _logger.warning("otel-aitrack: %s got %r, not a provider name; ignored", where, name)
+        return None
+    return value
+
+
 class track:
     """Attribute the AI calls inside a block or function to a prompt type.
 
     Usable as a context manager (`with track("summarize_ticket", user=uid): ...`) and as a decorator
-    of sync and async functions. Nested blocks inherit the task, user and capture setting they do not
-    set themselves.
+    of sync and async functions. Nested blocks inherit the task, user, capture setting and provider
+    name they do not set themselves.
+
+    `provider_name` names the server of the block's openai-SDK calls (`"vllm"` for a vLLM server
+    spoken to with the openai SDK); calls through another SDK (an Anthropic fallback) keep their own.
     """
 
     def __init__(
@@ -80,8 +98,15 @@ class track:
         task: str | None = None,
         user: str | None = None,
         capture_content: bool | None = None,
+        provider_name: str | None = None,
     ) -> None:
-        self._tracking = Tracking(_prompt_type_name(prompt_type), task, user, capture_content)
+        self._tracking = Tracking(
+            _prompt_type_name(prompt_type),
+            task,
+            user,
+            capture_content,
+            provider_name_value(provider_name, "track(provider_name=...)"),
+        )
         self._tokens: list[contextvars.Token[Tracking]] = []
 
     def __enter__(self) -> Tracking:

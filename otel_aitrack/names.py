@@ -58,6 +58,25 @@ DEFAULT_PROMPT_TYPE: Final = "untracked"
 OVERFLOW_PROMPT_TYPE: Final = "_overflow"
 
 
+class ProviderName:
+    """Well-known `gen_ai.provider.name` values (the GenAI semantic conventions' registry) detected here."""
+
+    OPENAI: Final = "openai"
+    ANTHROPIC: Final = "anthropic"
+    AZURE_AI_OPENAI: Final = "azure.ai.openai"
+    AZURE_AI_INFERENCE: Final = "azure.ai.inference"
+    AWS_BEDROCK: Final = "aws.bedrock"
+    GCP_GEMINI: Final = "gcp.gemini"
+    GCP_VERTEX_AI: Final = "gcp.vertex_ai"
+    COHERE: Final = "cohere"
+    DEEPSEEK: Final = "deepseek"
+    GROQ: Final = "groq"
+    MISTRAL_AI: Final = "mistral_ai"
+    MOONSHOT_AI: Final = "moonshot_ai"
+    PERPLEXITY: Final = "perplexity"
+    X_AI: Final = "x_ai"
+
+
 class Category:
     """The fixed failure taxonomy of `aitrack.error.category`."""
 

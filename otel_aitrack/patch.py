@@ -7,20 +7,21 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
-from opentelemetry.instrumentation.utils import unwrap
-from wrapt import wrap_function_wrapper
-
+from .layering import unwrap_ours, wrap_innermost
 from .providers.anthropic import AnthropicProvider
 from .providers.base import Provider
+from .providers.google import GoogleProvider
 from .providers.openai import OpenAIProvider
-from .wrappers import method_wrapper, own_span_stand_in, retry_counter
+from .wrappers import method_wrapper, own_span_stand_in, retry_counter, send_counter
 
 _logger = logging.getLogger(__name__)
 
-PROVIDERS: tuple[Provider, ...] = (OpenAIProvider(), AnthropicProvider())
+PROVIDERS: tuple[Provider, ...] = (OpenAIProvider(), AnthropicProvider(), GoogleProvider())
 
 # What this process patched, so `uninstrument()` restores exactly that.
 _patched: list[tuple[str, str]] = []
+# Our wrapper of each, found and taken out wherever other instrumentations left it (layering.py).
+_ours: dict[tuple[str, str], Any] = {}
 
 
 def patch_all() -> None:
@@ -36,7 +37,7 @@ def unpatch_all() -> None:
         module, method = _patched.pop()
         owner_path, _, name = method.rpartition(".")
         owner = _resolve(importlib.import_module(module), owner_path)
-        unwrap(owner, name)
+        unwrap_ours(owner, name, _ours.pop((module, method)))
 
 
 def patched() -> tuple[tuple[str, str], ...]:
@@ -48,6 +49,8 @@ def _targets(provider: Provider) -> Iterator[tuple[str, str, Any]]:
         yield endpoint.module, endpoint.method, method_wrapper(provider, endpoint)
     for module, method in provider.retry_hooks():
         yield module, method, retry_counter
+    for module, method in provider.send_hooks():
+        yield module, method, send_counter
     for module, function in provider.own_span_hooks():
         yield module, function, own_span_stand_in
 
@@ -61,7 +64,7 @@ def _wrap(module: str, method: str, wrapper: Any) -> bool:
     except (ImportError, AttributeError):
         _logger.debug("otel-aitrack: %s.%s not available, not instrumented", module, method)
         return False
-    wrap_function_wrapper(module, method, wrapper)
+    _ours[(module, method)] = wrap_innermost(module, method, wrapper)
     return True
 
 

@@ -12,6 +12,8 @@ REDACTED = "[REDACTED]"
 # in Python on the few candidates only.
 # Provider API keys: OpenAI (`sk-…`, `sk-proj-…`, `sk-svcacct-…`) and Anthropic (`sk-ant-…`).
 _PROVIDER_KEY = re.compile(r"sk-[A-Za-z0-9_\-]{8,}")
+# Google API keys (Gemini, Vertex AI express mode): `AIza` and 35 more characters.
+_GOOGLE_KEY = re.compile(r"AIza[0-9A-Za-z_\-]{35,}")
 # Matched on the lower-cased text: `Bearer <token>`, and `<name>=<value>` / `"<name>": "<value>"`
 # where the name ends in one of these words (`api_key`, `access_token`, `client_secret`, …).
 _BEARER = re.compile(r"bearer\s+([a-z0-9._~+/\-]{6,}=*)")
@@ -35,6 +37,8 @@ class Redactor:
     def redact(self, text: str) -> str:
         if "sk-" in text:
             text = _PROVIDER_KEY.sub(_key_unless_inside_word, text)
+        if "AIza" in text:
+            text = _GOOGLE_KEY.sub(_key_unless_inside_word, text)
         lower = text.lower()
         if len(lower) == len(text):  # positions in `lower` are positions in `text`
             text = _replace_spans(text, _secret_spans(lower))

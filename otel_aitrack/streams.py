@@ -1,8 +1,10 @@
 """Following a streamed response to its end without changing it.
 
 The SDK's own stream object is returned to the user (same object, same type): only its private item
-iterator is wrapped, and its `close()` is observed. The call ends exactly once, whichever comes first:
-the last item, an error, `close()` / leaving the `with`, or the stream being garbage-collected.
+iterator is wrapped, and its `close()` is observed. A bare generator (google-genai's streams) cannot be
+hooked in place: the user gets a generator of the same kind that reads it. The call ends exactly once,
+whichever comes first: the last item, an error, `close()` / leaving the `with`, or the stream being
+garbage-collected.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import inspect
 import weakref
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from .call import Call
@@ -64,11 +67,14 @@ class StreamFollower:
         return self.items > 0 and any(word in name for word in _CONNECTION_WORDS)
 
 
-def follow(stream: Any, follower: StreamFollower) -> bool:
-    """Hook `follower` into an SDK stream in place; False when the stream has no known shape."""
+def follow(stream: Any, follower: StreamFollower) -> Any:
+    """Hook `follower` into an SDK stream; what the user gets (the stream itself, or for a bare generator
+    one that reads it), or None when the stream has no known shape."""
+    if inspect.isgenerator(stream) or inspect.isasyncgen(stream):
+        return _follow_generator(stream, follower)
     iterator = getattr(stream, "_iterator", None)
     if iterator is None:
-        return False
+        return None
     if inspect.isasyncgen(iterator) or hasattr(iterator, "__anext__"):
         stream._iterator = _follow_async(iterator, follower)
         stream.close = _async_close(stream, follower)
@@ -76,7 +82,81 @@ def follow(stream: Any, follower: StreamFollower) -> bool:
         stream._iterator = _follow_sync(iterator, follower)
         stream.close = _sync_close(stream, follower)
     weakref.finalize(stream, _guarded_stop, follower)
-    return True
+    return stream
+
+
+def _follow_generator(generator: Any, follower: StreamFollower) -> Any:
+    """Such a generator sends its request when first read: each step runs inside the call (its span
+    current, its retries counted), and a failure before the first item is a refused call, not a stream's."""
+    is_async = inspect.isasyncgen(generator)
+    reader = _read_async(generator, follower) if is_async else _read_sync(generator, follower)
+    weakref.finalize(reader, _guarded_unread_or_stop, follower)
+    return reader
+
+
+def _guarded_unread_or_stop(follower: StreamFollower) -> None:
+    """Collected: never read means never sent (ended, not counted); else the consumer stopped reading."""
+    if follower.items == 0:
+        guarded("stream end", None, follower.call.cancelled, StreamOutcome.ABORTED)
+    else:
+        _guarded_stop(follower)
+
+
+@contextmanager
+def _inside(call: Call) -> Iterator[None]:
+    guarded("call enter", None, call.enter)
+    try:
+        yield
+    finally:
+        guarded("call leave", None, call.leave)
+
+
+def _failed_read(follower: StreamFollower, error: BaseException) -> None:
+    if follower.items == 0:
+        follower.call.failed(error, caller_frame())
+    else:
+        follower.raised(error)
+
+
+_END = object()
+
+
+def _read_sync(generator: Any, follower: StreamFollower) -> Iterator[Any]:
+    try:
+        while True:
+            with _inside(follower.call):
+                item = next(generator, _END)
+            if item is _END:
+                break
+            guarded("stream item", None, follower.observe, item)
+            yield item
+    except GeneratorExit:
+        generator.close()
+        _guarded_stop(follower)
+        raise
+    except BaseException as error:
+        guarded("stream error", None, _failed_read, follower, error)
+        raise
+    guarded("stream end", None, follower.exhausted)
+
+
+async def _read_async(generator: Any, follower: StreamFollower) -> AsyncIterator[Any]:
+    try:
+        while True:
+            with _inside(follower.call):
+                item = await anext(generator, _END)
+            if item is _END:
+                break
+            guarded("stream item", None, follower.observe, item)
+            yield item
+    except GeneratorExit:
+        await generator.aclose()
+        _guarded_stop(follower)
+        raise
+    except BaseException as error:
+        guarded("stream error", None, _failed_read, follower, error)
+        raise
+    guarded("stream end", None, follower.exhausted)
 
 
 def _guarded_stop(follower: StreamFollower) -> None:

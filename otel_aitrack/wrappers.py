@@ -132,7 +132,17 @@ def retry_counter(
     """Wraps the SDK's per-attempt request builder: tells the current call which attempt this is."""
     call = CURRENT_CALL.get()
     if call is not None:
-        guarded("retry count", None, call.count_attempt, kwargs.get("retries_taken", 0))
+        guarded("retry count", None, call.count_attempt, kwargs.get("retries_taken"))
+    return wrapped(*args, **kwargs)
+
+
+def send_counter(
+    wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    """Wraps the SDK's send (the function around its retry loop): the attempts that follow are its own."""
+    call = CURRENT_CALL.get()
+    if call is not None:
+        guarded("retry count", None, call.new_send)
     return wrapped(*args, **kwargs)
 
 
@@ -154,14 +164,16 @@ def _fail(call: Call, error: BaseException) -> None:
 
 def _finish(call: Call, result: Any) -> Any:
     guarded("call leave", None, call.leave)
-    guarded("call success", None, _succeed, call, result)
-    return result
+    return guarded("call success", result, _succeed, call, result)
 
 
-def _succeed(call: Call, result: Any) -> None:
+def _succeed(call: Call, result: Any) -> Any:
+    """Ends the call or follows its stream; returns what the user gets (the result, or its reader)."""
     provider, endpoint = call.provider, call.endpoint
     if provider.is_stream(result):
         state = provider.stream_state(endpoint, result, call.capture)
-        if follow(result, StreamFollower(call, state)):
-            return
+        followed = follow(result, StreamFollower(call, state))
+        if followed is not None:
+            return followed
     call.succeeded(provider.response_details(endpoint, result, call.capture))
+    return result

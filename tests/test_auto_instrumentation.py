@@ -35,7 +35,9 @@ def test_opentelemetry_instrument_exports_the_failed_span(fake: FakeOpenAI, tmp_
         "OTEL_METRICS_EXPORTER": "none",
         "OTEL_LOGS_EXPORTER": "none",
         "OTEL_SERVICE_NAME": "auto-app",
-        "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "httpx",
+        # `openai`: another OpenAI instrumentation installed beside us (the test extra installs the
+        # official one) would add its own span; this test is about ours alone (tests/test_coexistence.py).
+        "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "httpx,openai",
         "OTEL_AITRACK_STRICT": "1",
     }
     instrument = Path(sys.executable).with_name("opentelemetry-instrument")

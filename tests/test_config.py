@@ -63,3 +63,24 @@ def test_a_bare_regex_is_one_pattern() -> None:
 
 def test_a_single_keyword_pattern_string_is_one_pattern() -> None:
     assert load_settings({"redact_patterns": "pin=\\d+"}).redact_patterns == ("pin=\\d+",)
+
+
+def test_provider_names_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_AITRACK_PROVIDER_NAMES", " llm.internal:8000=vllm , Ollama.LAN=ollama,,")
+    assert load_settings().provider_names == (("llm.internal:8000", "vllm"), ("ollama.lan", "ollama"))
+
+
+def test_provider_names_keyword_wins_in_any_shape(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_AITRACK_PROVIDER_NAMES", "llm.internal=vllm")
+    assert load_settings({"provider_names": {"gpu.lan": "tgi"}}).provider_names == (("gpu.lan", "tgi"),)
+    assert load_settings({"provider_names": [("a.lan", "x")]}).provider_names == (("a.lan", "x"),)
+    assert load_settings({"provider_names": "b.lan=y"}).provider_names == (("b.lan", "y"),)
+    assert load_settings({"provider_names": {}}).provider_names == ()
+
+
+def test_incomplete_provider_names_entries_are_dropped(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("OTEL_AITRACK_PROVIDER_NAMES", "no-equals-sign,=vllm,llm.lan=,ok.lan=ok")
+    assert load_settings().provider_names == (("ok.lan", "ok"),)
+    assert len(caplog.records) == 3

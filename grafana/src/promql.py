@@ -26,6 +26,9 @@ MODEL = "gen_ai_request_model"
 ERROR_TYPE = "error_type"
 TOKEN_TYPE = "gen_ai_token_type"
 FAILED = f'{ERROR_TYPE}!=""'
+# The semconv histograms are also written by other OpenAI instrumentations running beside ours
+# (docs/coexistence.md); only ours carry a prompt type, so this keeps their series out.
+OURS = f'{PROMPT}!=""'
 
 # One row of the admin table, one alert instance: a prompt type of a service.
 PROMPT_KEY = (SERVICE, PROMPT)
@@ -171,12 +174,12 @@ def failures_by_error_type(f: Filters) -> str:
 
 
 def latency_quantile(quantile: float, f: Filters) -> str:
-    buckets = f"rate({selector(DURATION_BUCKET, *f.calls)}[$__rate_interval])"
+    buckets = f"rate({selector(DURATION_BUCKET, OURS, *f.calls)}[$__rate_interval])"
     return f"histogram_quantile({quantile}, sum by ({by('le', PROMPT)}) ({buckets}))"
 
 
 def tokens_per_minute(f: Filters) -> str:
-    tokens = f"rate({selector(TOKEN_USAGE_SUM, *f.calls)}[$__rate_interval])"
+    tokens = f"rate({selector(TOKEN_USAGE_SUM, OURS, *f.calls)}[$__rate_interval])"
     return f"60 * sum by ({by(PROMPT, TOKEN_TYPE)}) ({tokens})"
 
 

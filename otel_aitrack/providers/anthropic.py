@@ -108,6 +108,9 @@ class AnthropicProvider:
     def retry_hooks(self) -> tuple[tuple[str, str], ...]:
         return (("anthropic._base_client", "BaseClient._build_request"),)
 
+    def send_hooks(self) -> tuple[tuple[str, str], ...]:
+        return ()  # the retry hook says its attempt number (`retries_taken`)
+
     def own_span_hooks(self) -> tuple[tuple[str, str], ...]:
         # The SDK's call span (`anthropic.messages.create`): ours takes its place, see docs/providers.md.
         return (("anthropic._base_client", "start_api_call_span"),)

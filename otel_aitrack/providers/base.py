@@ -91,6 +91,12 @@ class Provider(Protocol):
         """(module, "Class.method") of the SDK's per-attempt request builder, to count retries."""
         ...
 
+    def send_hooks(self) -> tuple[tuple[str, str], ...]:
+        """(module, "Class.method") around the SDK's retry loop, for retry hooks that take no `retries_taken`:
+        the attempts after each call of it are counted as one request's (so that several requests of one
+        call, e.g. automatic function calling, are not counted as resends)."""
+        ...
+
     def own_span_hooks(self) -> tuple[tuple[str, str], ...]:
         """(module, "function") of the SDK's own span starter, for an SDK that traces its calls itself.
 

@@ -41,13 +41,16 @@ def response_attributes(response: Any, request_id_header: str) -> dict[str, Any]
 
 def is_http_response(result: Any) -> bool:
     """A raw response object (`with_raw_response` / `with_streaming_response`), not a parsed body."""
-    return _is_http_response_class(type(result))
+    cls = type(result)
+    known = _HTTP_RESPONSE_CLASSES.get(cls)
+    if known is None:
+        # Looked up on the class, once per class: a miss on a pydantic body costs microseconds per call.
+        known = _HTTP_RESPONSE_CLASSES[cls] = all(hasattr(cls, name) for name in _HTTP_RESPONSE_MEMBERS)
+    return known
 
 
-@functools.lru_cache(maxsize=256)
-def _is_http_response_class(cls: type) -> bool:
-    # Looked up on the class, once per class: a miss on a pydantic body costs microseconds per call.
-    return all(hasattr(cls, name) for name in ("status_code", "headers", "parse"))
+_HTTP_RESPONSE_MEMBERS = ("status_code", "headers", "parse")
+_HTTP_RESPONSE_CLASSES: dict[type, bool] = {}
 
 
 def header(response: Any, name: str) -> str | None:

@@ -1,6 +1,7 @@
 """OpenAI (the `openai` SDK, 2.x and 3.x): the provider contract's answers for OpenAI.
 
-Pure extractors only: request kwargs, results and exceptions in, attributes out.
+Pure extractors only: request kwargs, results and exceptions in, attributes out. Which provider a call
+really goes to (Azure, Groq, a vLLM server, …) is worked out in `compatible.py`.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ from typing import Any
 from .. import names
 from ..errors import categorize
 from ..genai import assistant_message, text_part, to_json
+from . import compatible
 from .base import Endpoint, ErrorDetails, ResponseDetails, StreamError
 from .http import is_http_response as _is_http_response
-from .http import response_attributes, server_attributes, status_error_details
+from .http import response_attributes, status_error_details
 
 _CHAT = "openai.resources.chat.completions"
 _RESPONSES = "openai.resources.responses"
@@ -43,15 +45,16 @@ class OpenAIProvider:
     endpoints = ENDPOINTS
 
     def request_attributes(self, endpoint: Endpoint, instance: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+        client = getattr(instance, "_client", None)
+        base_url = compatible.base_url_of(client)
         attributes: dict[str, Any] = {
             names.GEN_AI_OPERATION_NAME: endpoint.operation,
-            names.GEN_AI_PROVIDER_NAME: self.name,
+            names.GEN_AI_PROVIDER_NAME: compatible.provider_name(client, base_url),
         }
         model = kwargs.get("model")
         if isinstance(model, str):
             attributes[names.GEN_AI_REQUEST_MODEL] = model
-        client = getattr(instance, "_client", None)
-        attributes.update(server_attributes(getattr(client, "base_url", None)))
+        attributes.update(base_url.server)
         return attributes
 
     def input_messages(self, endpoint: Endpoint, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -69,7 +72,7 @@ class OpenAIProvider:
         return details
 
     def is_stream(self, result: Any) -> bool:
-        return hasattr(result, "_iterator") and hasattr(result, "response") and not hasattr(result, "choices")
+        return _is_stream_class(_sdk_class(result)) and hasattr(result, "_iterator")
 
     def stream_state(self, endpoint: Endpoint, stream: Any, capture: bool) -> OpenAIStreamState:
         return OpenAIStreamState(http_response_attributes(getattr(stream, "response", None)), capture)
@@ -79,6 +82,9 @@ class OpenAIProvider:
 
     def retry_hooks(self) -> tuple[tuple[str, str], ...]:
         return (("openai._base_client", "BaseClient._build_request"),)
+
+    def send_hooks(self) -> tuple[tuple[str, str], ...]:
+        return ()  # the retry hook says its attempt number (`retries_taken`)
 
     def own_span_hooks(self) -> tuple[tuple[str, str], ...]:
         return ()  # the openai SDK does not trace its calls itself
@@ -141,11 +147,46 @@ def usage_tokens(result: Any) -> dict[str, int]:
         ("output", ("output_tokens", "completion_tokens")),
     ):
         for name in fields:
-            value = getattr(usage, name, None)
+            value = _field(usage, name)
             if isinstance(value, int):
                 tokens[token_type] = value
                 break
     return tokens
+
+
+def _field(model: Any, name: str) -> Any:
+    """A field of an SDK model, read from its `__dict__`: a missing name costs a pydantic model an
+    exception (microseconds per call), and chat and Responses usage name their fields differently."""
+    fields = getattr(model, "__dict__", None)
+    return fields.get(name) if isinstance(fields, dict) else getattr(model, name, None)
+
+
+_STREAM_CLASSES: dict[type, bool] = {}
+_PROXY_CLASSES: dict[type, bool] = {}
+
+
+def _sdk_class(result: Any) -> type:
+    """The class of the SDK's object, also behind a proxy that another instrumentation, wrapping below
+    ours, put around it (OpenInference wraps `OpenAI.request` and returns a wrapt proxy of the `Stream`).
+    """
+    cls = type(result)
+    proxy = _PROXY_CLASSES.get(cls)
+    if proxy is None:
+        proxy = _PROXY_CLASSES[cls] = hasattr(cls, "__wrapped__")
+    return type(result.__wrapped__) if proxy else cls
+
+
+def _is_stream_class(cls: type) -> bool:
+    """`Stream` / `AsyncStream` (and subclasses): iterable, with a `response`, not a parsed body.
+
+    Asked of the class, once per class: asking a parsed body (a pydantic model) for a missing
+    attribute on every call would cost microseconds each time.
+    """
+    known = _STREAM_CLASSES.get(cls)
+    if known is None:
+        iterable = hasattr(cls, "__iter__") or hasattr(cls, "__aiter__")
+        known = _STREAM_CLASSES[cls] = iterable and hasattr(cls, "__stream__") and not hasattr(cls, "choices")
+    return known
 
 
 def http_response_attributes(response: Any) -> dict[str, Any]:

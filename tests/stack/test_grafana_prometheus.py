@@ -139,6 +139,13 @@ EXPECTED = {
 }
 
 
+PEER = {
+    "gen_ai_provider_name": "openai",
+    "gen_ai_operation_name": "chat",
+    "gen_ai_request_model": "gpt-4o-mini",
+}
+
+
 def _labels(**labels: str) -> str:
     # As the collector's exporter writes them: job = service.name, instance = service.instance.id.
     base = {"job": SERVICE, "instance": "3f2b8c1e-5d4a-4e7b-9c61-0a8d2f4b7e19"}
@@ -207,6 +214,10 @@ def openmetrics() -> str:
     for token_type, count in (("input", INPUT_TOKENS), ("output", OUTPUT_TOKENS)):
         for labels, group in _group(successes, {"gen_ai_token_type": token_type}).items():
             tokens[labels] = [(c.at, float(count)) for c in group]
+    # Another OpenAI instrumentation beside ours writes the same semconv histograms, without a prompt
+    # type (docs/coexistence.md): slow calls, many tokens, which must not reach the dashboard.
+    durations[_labels(**PEER)] = [(c.at, 60.0) for c in successes]
+    tokens[_labels(**PEER, gen_ai_token_type="input")] = [(c.at, 99_999.0) for c in successes]
     consecutive: dict[str, list[tuple[int, float]]] = {}
     last_failure: dict[str, list[tuple[int, float]]] = {}
     runs: dict[str, int] = {}
@@ -387,6 +398,13 @@ def test_latency_percentiles_and_token_usage(prometheus: str) -> None:
     }
     assert per_minute[("translate", "input")] == pytest.approx(INPUT_TOKENS)  # one call a minute
     assert per_minute[("translate", "output")] == pytest.approx(OUTPUT_TOKENS)
+
+
+def test_latency_and_tokens_leave_out_another_instrumentations_histograms(prometheus: str) -> None:
+    for panel in ("Latency p50 / p95 / p99 by prompt type", "Token usage by prompt type"):
+        series = query(prometheus, substitute(target(panel, "A"), ALL))
+        assert series, panel
+        assert all(s["metric"].get("gen_ai_prompt_name") for s in series), (panel, series)
 
 
 # --- The alert rules ----------------------------------------------------------------------------------
