@@ -41,7 +41,7 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 __all__ = [
@@ -52,6 +52,7 @@ __all__ = [
     "STREAM_SCENARIOS",
     "ErrorSpec",
     "FakeOpenAI",
+    "LoopbackFake",
     "RecordedRequest",
 ]
 
@@ -742,8 +743,19 @@ class Server(ThreadingHTTPServer):
 # --- the fake ------------------------------------------------------------------------------------
 
 
-class FakeOpenAI:
-    """A loopback OpenAI API: `with FakeOpenAI() as fake: OpenAI(base_url=fake.base_url, ...)`."""
+_Fake = TypeVar("_Fake", bound="LoopbackFake")
+
+
+class LoopbackFake:
+    """A fake provider on 127.0.0.1: its server's lifecycle, the scenario plan and the recorded requests.
+
+    A subclass names its handler class, its known scenarios, its thread and the path of its base URL.
+    """
+
+    handler: type[BaseHTTPRequestHandler] = Handler
+    scenarios: frozenset[str] = frozenset()
+    thread_name = "fake-provider"
+    base_path = ""
 
     def __init__(self) -> None:
         self.requests: list[RecordedRequest] = []
@@ -755,19 +767,22 @@ class FakeOpenAI:
     @property
     def port(self) -> int:
         if self._server is None:
-            raise RuntimeError("FakeOpenAI is not started")
+            raise RuntimeError(f"{type(self).__name__} is not started")
         return int(self._server.server_address[1])
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
+        return f"http://127.0.0.1:{self.port}{self.base_path}"
 
-    def start(self) -> FakeOpenAI:
+    def start(self: _Fake) -> _Fake:
         if self._server is not None:
-            raise RuntimeError("FakeOpenAI is already started")
-        self._server = Server(self)
+            raise RuntimeError(f"{type(self).__name__} is already started")
+        self._server = Server(self, self.handler)
         self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-openai", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=self.thread_name,
+            daemon=True,
         )
         self._thread.start()
         return self
@@ -782,7 +797,7 @@ class FakeOpenAI:
         server.close_connections()
         thread.join(timeout=5)
 
-    def __enter__(self) -> FakeOpenAI:
+    def __enter__(self: _Fake) -> _Fake:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:
@@ -790,9 +805,9 @@ class FakeOpenAI:
 
     def plan(self, *scenarios: str) -> None:
         """The next requests get these scenarios, in order; then back to the default."""
-        unknown = [name for name in scenarios if name not in SCENARIOS]
+        unknown = [name for name in scenarios if name not in self.scenarios]
         if unknown:
-            raise ValueError(f"unknown scenario(s) {unknown}; known: {sorted(SCENARIOS)}")
+            raise ValueError(f"unknown scenario(s) {unknown}; known: {sorted(self.scenarios)}")
         with self._lock:
             self._plan.extend(scenarios)
 
@@ -802,16 +817,29 @@ class FakeOpenAI:
             self._plan.clear()
             self.requests.clear()
 
-    def next_scenario(self, body: dict[str, Any], asked: str | None = None) -> str:
-        """The scenario of one request: the plan's head, else `asked` (the header), else the model."""
+    def planned(self) -> str | None:
+        """The plan's next scenario, taken off the plan; None when nothing is planned."""
         with self._lock:
-            if self._plan:
-                return self._plan.popleft()
-        if asked is not None and asked in SCENARIOS:
-            return asked
-        model = body.get("model")
-        return model if isinstance(model, str) and model in SCENARIOS else "ok"
+            return self._plan.popleft() if self._plan else None
 
     def record(self, request: RecordedRequest) -> None:
         with self._lock:
             self.requests.append(request)
+
+
+class FakeOpenAI(LoopbackFake):
+    """A loopback OpenAI API: `with FakeOpenAI() as fake: OpenAI(base_url=fake.base_url, ...)`."""
+
+    scenarios = SCENARIOS
+    thread_name = "fake-openai"
+    base_path = "/v1"
+
+    def next_scenario(self, body: dict[str, Any], asked: str | None = None) -> str:
+        """The scenario of one request: the plan's head, else `asked` (the header), else the model."""
+        planned = self.planned()
+        if planned is not None:
+            return planned
+        if asked is not None and asked in SCENARIOS:
+            return asked
+        model = body.get("model")
+        return model if isinstance(model, str) and model in SCENARIOS else "ok"

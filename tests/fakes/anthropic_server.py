@@ -34,8 +34,6 @@ from __future__ import annotations
 import json
 import random
 import socket
-import threading
-from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -43,7 +41,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from otel_aitrack.cli.fake_provider import Server
+from otel_aitrack.cli.fake_provider import LoopbackFake, Server
 
 SLOW_SECONDS = 2.0
 LONG_STREAM_DELTAS = 200
@@ -433,76 +431,16 @@ class Handler(BaseHTTPRequestHandler):
 # --- the fake ------------------------------------------------------------------------------------
 
 
-class FakeAnthropic:
+class FakeAnthropic(LoopbackFake):
     """A loopback Anthropic API: `with FakeAnthropic() as fake: Anthropic(base_url=fake.base_url, ...)`."""
 
-    def __init__(self) -> None:
-        self.requests: list[RecordedRequest] = []
-        self._plan: deque[str] = deque()
-        self._lock = threading.Lock()
-        self._server: Server | None = None
-        self._thread: threading.Thread | None = None
-
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("FakeAnthropic is not started")
-        return int(self._server.server_address[1])
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> FakeAnthropic:
-        if self._server is not None:
-            raise RuntimeError("FakeAnthropic is already started")
-        self._server = Server(self, Handler)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="fake-anthropic",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        server, thread = self._server, self._thread
-        self._server = self._thread = None
-        if server is None or thread is None:
-            return
-        server.shutdown()
-        server.server_close()
-        server.close_connections()
-        thread.join(timeout=5)
-
-    def __enter__(self) -> FakeAnthropic:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    def plan(self, *scenarios: str) -> None:
-        """The next requests get these scenarios, in order; then back to the default."""
-        unknown = [name for name in scenarios if name not in SCENARIOS]
-        if unknown:
-            raise ValueError(f"unknown scenario(s) {unknown}; known: {sorted(SCENARIOS)}")
-        with self._lock:
-            self._plan.extend(scenarios)
-
-    def reset(self) -> None:
-        """Forget the plan and the recorded requests."""
-        with self._lock:
-            self._plan.clear()
-            self.requests.clear()
+    handler = Handler
+    scenarios = SCENARIOS
+    thread_name = "fake-anthropic"
 
     def next_scenario(self, body: dict[str, Any]) -> str:
-        with self._lock:
-            if self._plan:
-                return self._plan.popleft()
+        planned = self.planned()
+        if planned is not None:
+            return planned
         model = body.get("model")
         return model if isinstance(model, str) and model in SCENARIOS else "ok"
-
-    def record(self, request: RecordedRequest) -> None:
-        with self._lock:
-            self.requests.append(request)

@@ -39,15 +39,13 @@ import json
 import random
 import re
 import socket
-import threading
-from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from otel_aitrack.cli.fake_provider import Server
+from otel_aitrack.cli.fake_provider import LoopbackFake, Server
 
 # A key of the real format (`AIza` and 35 characters) for the tests' clients; the fake echoes it back in
 # `permission_denied`, as the API does.
@@ -470,75 +468,15 @@ class Handler(BaseHTTPRequestHandler):
 # --- the fake ------------------------------------------------------------------------------------
 
 
-class FakeGoogle:
+class FakeGoogle(LoopbackFake):
     """A loopback Google GenAI API: `Client(api_key=..., http_options={"base_url": fake.base_url})`."""
 
-    def __init__(self) -> None:
-        self.requests: list[RecordedRequest] = []
-        self._plan: deque[str] = deque()
-        self._lock = threading.Lock()
-        self._server: Server | None = None
-        self._thread: threading.Thread | None = None
-
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("FakeGoogle is not started")
-        return int(self._server.server_address[1])
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> FakeGoogle:
-        if self._server is not None:
-            raise RuntimeError("FakeGoogle is already started")
-        self._server = Server(self, Handler)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="fake-google",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        server, thread = self._server, self._thread
-        self._server = self._thread = None
-        if server is None or thread is None:
-            return
-        server.shutdown()
-        server.server_close()
-        server.close_connections()
-        thread.join(timeout=5)
-
-    def __enter__(self) -> FakeGoogle:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    def plan(self, *scenarios: str) -> None:
-        """The next requests get these scenarios, in order; then back to the default."""
-        unknown = [name for name in scenarios if name not in SCENARIOS]
-        if unknown:
-            raise ValueError(f"unknown scenario(s) {unknown}; known: {sorted(SCENARIOS)}")
-        with self._lock:
-            self._plan.extend(scenarios)
-
-    def reset(self) -> None:
-        """Forget the plan and the recorded requests."""
-        with self._lock:
-            self._plan.clear()
-            self.requests.clear()
+    handler = Handler
+    scenarios = SCENARIOS
+    thread_name = "fake-google"
 
     def next_scenario(self, model: str) -> str:
-        with self._lock:
-            if self._plan:
-                return self._plan.popleft()
+        planned = self.planned()
+        if planned is not None:
+            return planned
         return model if model in SCENARIOS else "ok"
-
-    def record(self, request: RecordedRequest) -> None:
-        with self._lock:
-            self.requests.append(request)
