@@ -53,6 +53,7 @@ __all__ = [
     "ErrorSpec",
     "FakeOpenAI",
     "LoopbackFake",
+    "LoopbackHandler",
     "RecordedRequest",
 ]
 
@@ -479,18 +480,32 @@ class StreamCut(Exception):
     """Raised by a stream script to drop the connection mid-body."""
 
 
-class Handler(BaseHTTPRequestHandler):
-    """Answers one connection's requests (HTTP/1.1 keep-alive) for the FakeOpenAI it serves."""
+class LoopbackHandler(BaseHTTPRequestHandler):
+    """What every fake provider's handler shares: HTTP/1.1 keep-alive, silence, chunked writes, cuts."""
 
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
     server: Server
 
-    def version_string(self) -> str:
-        return "cloudflare"
-
     def log_message(self, format: str, *args: Any) -> None:
         """Silent: never write a line per request to stderr."""
+
+    def _write_chunk(self, encoded: bytes) -> None:
+        """One chunk of a chunked body (`Transfer-Encoding: chunked`)."""
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(encoded), encoded))
+
+    def _cut(self) -> None:
+        """Drop the connection without the chunked body's terminating chunk."""
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
+
+
+class Handler(LoopbackHandler):
+    """Answers one connection's requests (HTTP/1.1 keep-alive) for the FakeOpenAI it serves."""
+
+    def version_string(self) -> str:
+        return "cloudflare"
 
     def do_POST(self) -> None:
         self._started = time.monotonic()
@@ -609,18 +624,11 @@ class Handler(BaseHTTPRequestHandler):
     def _send_event(self, name: str | None, payload: Any) -> None:
         data = payload if isinstance(payload, str) else json.dumps(payload, separators=(",", ":"))
         text = (f"event: {name}\n" if name else "") + f"data: {data}\n\n"
-        encoded = text.encode()
-        self.wfile.write(b"%x\r\n%s\r\n" % (len(encoded), encoded))
+        self._write_chunk(text.encode())
 
     def _pause(self, seconds: float) -> None:
         """Sleep, but wake up at once when the fake stops."""
         self.server.stopping.wait(seconds)
-
-    def _cut(self) -> None:
-        """Drop the connection without the chunked body's terminating chunk."""
-        self.close_connection = True
-        with contextlib.suppress(OSError):
-            self.connection.shutdown(socket.SHUT_RDWR)
 
     def _data_events(self, scenario: str, call: Call) -> Iterator[tuple[str | None, Any]]:
         """Chat and legacy completions: `data: {chunk}` lines, then `data: [DONE]`."""

@@ -33,15 +33,13 @@ from __future__ import annotations
 
 import json
 import random
-import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from otel_aitrack.cli.fake_provider import LoopbackFake, Server
+from otel_aitrack.cli.fake_provider import LoopbackFake, LoopbackHandler
 
 SLOW_SECONDS = 2.0
 LONG_STREAM_DELTAS = 200
@@ -261,18 +259,11 @@ class StreamCut(Exception):
     """Raised by a stream script to drop the connection mid-body."""
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(LoopbackHandler):
     """Answers one connection's requests (HTTP/1.1 keep-alive) for the FakeAnthropic it serves."""
-
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-    server: Server
 
     def version_string(self) -> str:
         return "cloudflare"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Silent: never write a line per request to stderr."""
 
     def do_POST(self) -> None:
         self._request_id = new_request_id()
@@ -416,16 +407,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def _send_event(self, name: str, payload: dict[str, Any]) -> None:
         encoded = f"event: {name}\ndata: {json.dumps(payload, separators=(',', ':'))}\n\n".encode()
-        self.wfile.write(b"%x\r\n%s\r\n" % (len(encoded), encoded))
+        self._write_chunk(encoded)
         self.wfile.flush()
-
-    def _cut(self) -> None:
-        """Drop the connection without the chunked body's terminating chunk."""
-        self.close_connection = True
-        try:
-            self.connection.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
 
 
 # --- the fake ------------------------------------------------------------------------------------

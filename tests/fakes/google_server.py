@@ -38,14 +38,12 @@ from __future__ import annotations
 import json
 import random
 import re
-import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from otel_aitrack.cli.fake_provider import LoopbackFake, Server
+from otel_aitrack.cli.fake_provider import LoopbackFake, LoopbackHandler
 
 # A key of the real format (`AIza` and 35 characters) for the tests' clients; the fake echoes it back in
 # `permission_denied`, as the API does.
@@ -315,18 +313,11 @@ class StreamCut(Exception):
     """Raised by a stream script to drop the connection mid-body."""
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(LoopbackHandler):
     """Answers one connection's requests (HTTP/1.1 keep-alive) for the FakeGoogle it serves."""
-
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-    server: Server
 
     def version_string(self) -> str:
         return "scaffolding on HTTPServer2"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Silent: never write a line per request to stderr."""
 
     def do_POST(self) -> None:
         try:
@@ -453,16 +444,8 @@ class Handler(BaseHTTPRequestHandler):
             encoded = payload
         else:
             encoded = b"data: " + json.dumps(payload, separators=(",", ":")).encode() + b"\r\n\r\n"
-        self.wfile.write(b"%x\r\n%s\r\n" % (len(encoded), encoded))
+        self._write_chunk(encoded)
         self.wfile.flush()
-
-    def _cut(self) -> None:
-        """Drop the connection without the chunked body's terminating chunk."""
-        self.close_connection = True
-        try:
-            self.connection.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
 
 
 # --- the fake ------------------------------------------------------------------------------------
