@@ -78,7 +78,21 @@ def _frame_text(filename: str, lineno: int | None, name: str) -> str:
 
 
 def _exception_only(error: BaseException) -> str:
-    return "".join(traceback.format_exception_only(type(error), error))
+    """The exception's last line(s), as `traceback.format_exception_only` prints them.
+
+    The common case (no notes, not a SyntaxError) is written directly: the standard function builds a
+    `TracebackException`, walking the cause chain again, on every failed call.
+    """
+    if isinstance(error, SyntaxError) or getattr(error, "__notes__", None) is not None:
+        return "".join(traceback.format_exception_only(type(error), error))
+    cls = type(error)
+    module = cls.__module__
+    name = cls.__qualname__ if module in ("__main__", "builtins") else f"{module}.{cls.__qualname__}"
+    try:
+        text = str(error)
+    except Exception:
+        return "".join(traceback.format_exception_only(cls, error))
+    return f"{name}: {text}\n" if text else f"{name}\n"
 
 
 def _chained_text(error: BaseException, seen: set[int]) -> str:

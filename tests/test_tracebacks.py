@@ -5,7 +5,9 @@ from __future__ import annotations
 import sys
 import traceback
 
-from otel_aitrack.tracebacks import full_traceback
+import pytest
+
+from otel_aitrack.tracebacks import _exception_only, full_traceback
 
 
 def _raise_deep(depth: int) -> None:
@@ -89,3 +91,30 @@ def test_a_huge_message_is_bounded_inside_the_budget() -> None:
         text = full_traceback(error, sys._getframe(), 4000)
     assert len(text) <= 4000
     assert text.startswith("Traceback (most recent call last):\n")
+
+
+class _Unprintable(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("no text")
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ValueError("bad value"),
+        ValueError(),
+        KeyError("key"),
+        OSError(2, "No such file"),
+        _Unprintable("x"),
+        SyntaxError("invalid syntax", ("app.py", 3, 5, "x = = 1\n")),
+    ],
+    ids=lambda error: type(error).__name__,
+)
+def test_exception_lines_are_pythons_own(error: BaseException) -> None:
+    assert _exception_only(error) == "".join(traceback.format_exception_only(type(error), error))
+
+
+def test_exception_notes_are_printed_as_python_prints_them() -> None:
+    error = ValueError("bad")
+    error.__notes__ = ["while reading the ticket"]  # add_note() is 3.11+
+    assert _exception_only(error) == "".join(traceback.format_exception_only(type(error), error))
