@@ -284,7 +284,8 @@ def test_datasource_urls_default_to_the_compose_service_names() -> None:
         "aitrack-tempo": "http://tempo:3200",
     }
     links = config["datasources"][1]["jsonData"]["tracesToMetrics"]["queries"]
-    assert all("{$__tags" in link["query"] for link in links)  # `$$` survived as one `$`
+    # `$$` survived as one `$`.
+    assert all("$__tags}" in link["query"] and "$$" not in link["query"] for link in links)
 
 
 def test_grafana_alert_annotations_only_use_braced_environment_variables() -> None:
