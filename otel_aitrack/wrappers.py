@@ -148,13 +148,30 @@ def send_counter(
 
 def _start(provider: Provider, endpoint: Endpoint, instance: Any, kwargs: dict[str, Any]) -> Call | None:
     runtime = active()
-    if runtime is None or CURRENT_CALL.get() is not None:
-        # Not instrumented, or a call made from inside another instrumented call (one span each).
+    if runtime is None:
+        return None
+    outer = CURRENT_CALL.get()
+    if outer is not None and guarded("nested call", True, _sdk_delegates, outer, provider):
         return None
     call = guarded("call start", None, Call, runtime, provider, endpoint, instance, kwargs)
     if call is not None:
         guarded("call enter", None, call.enter)
     return call
+
+
+def _sdk_delegates(outer: Call, provider: Provider) -> bool:
+    """A call started during another one: the SDK calling itself (one span for both), or not?
+
+    An SDK method may call another instrumented method internally; that is still the user's one call.
+    But the SDK may also run the user's code during a call (a tool function run by automatic function
+    calling) and that code may call a model in turn: a call of its own, a child span, counted.
+    """
+    frame = caller_frame()
+    module = frame.f_globals.get("__name__", "") if frame is not None else ""
+    return any(
+        module == package or module.startswith(package + ".")
+        for package in (outer.provider.package, provider.package)
+    )
 
 
 def _fail(call: Call, error: BaseException) -> None:

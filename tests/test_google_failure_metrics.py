@@ -196,3 +196,61 @@ async def test_concurrent_tasks_calling_google_give_exact_totals(
     assert (stats["async_google"].total_calls, stats["async_google"].total_failed_calls) == (100, 25)
     assert stats["async_google_failing"].consecutive_failures == 100
     assert len(telemetry.spans()) == 200
+
+
+def test_a_model_call_made_by_a_tool_during_a_call_is_a_call_of_its_own(
+    google_fake: FakeGoogle, google_client: genai.Client, fake: FakeOpenAI, telemetry: Telemetry
+) -> None:
+    """Automatic function calling runs the tool inside the Google call; the tool's OpenAI call (one that
+    fails, then one that succeeds) is recorded as its own calls, children of the Google call's span."""
+    openai_client = openai.OpenAI(base_url=fake.base_url, api_key=API_KEY, max_retries=0)
+
+    def summarize_ticket(ticket_id: int) -> str:
+        """Summarizes a support ticket."""
+        try:
+            ask_openai(openai_client, model="not_found")
+        except openai.NotFoundError:
+            pass
+        ask_openai(openai_client)
+        return "The printer is on fire."
+
+    summarize_ticket.__annotations__ = {"ticket_id": int, "return": str}  # google-genai 1.x reads types
+    google_fake.reset()
+    google_fake.plan("function_call", "ok")
+    with otel_aitrack.track("triage"):
+        google_client.models.generate_content(
+            model="gemini-2.5-flash",
+            contents="Triage ticket 42",
+            config=types.GenerateContentConfig(tools=[summarize_ticket]),
+        )
+    spans = {span.attributes[names.GEN_AI_PROVIDER_NAME]: span for span in telemetry.spans()}
+    google_span = spans.pop("gcp.gemini")
+    openai_spans = [span for span in telemetry.spans() if span is not google_span]
+    assert len(openai_spans) == 2
+    assert all(span.parent.span_id == google_span.context.span_id for span in openai_spans)
+    triage = otel_aitrack.stats()["triage"]
+    assert (triage.total_calls, triage.total_failed_calls, triage.consecutive_failures) == (3, 1, 0)
+    assert triage.last_error_code == "NotFoundError"
+
+
+def test_an_sdk_method_calling_another_instrumented_method_is_one_call(
+    fake: FakeOpenAI, telemetry: Telemetry
+) -> None:
+    """The SDK delegating to itself (its code calling an instrumented method during a call) is one call."""
+    from openai.resources.chat.completions import Completions
+
+    client = openai.OpenAI(base_url=fake.base_url, api_key=API_KEY, max_retries=0)
+    sdk_module: dict[str, object] = {"__name__": "openai.resources.chat._delegation"}  # code of the SDK's
+    exec("def create_via_parse(completions, **kwargs):\n    return completions.parse(**kwargs)\n", sdk_module)
+    create_via_parse = sdk_module["create_via_parse"]
+    wrapper = Completions.create._self_wrapper  # our wrapper of `create`, around the delegating body
+    with otel_aitrack.track("summarize"):
+        wrapper(
+            lambda *args, **kwargs: create_via_parse(client.chat.completions, **kwargs),  # type: ignore[operator]
+            client.chat.completions,
+            (),
+            {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]},
+        )
+    assert len(fake.requests) == 1
+    assert len(telemetry.spans()) == 1
+    assert otel_aitrack.stats()["summarize"].total_calls == 1

@@ -60,6 +60,7 @@ class AnthropicProvider:
     """The `anthropic` SDK."""
 
     name = "anthropic"
+    package = "anthropic"
     endpoints = ENDPOINTS
 
     def request_attributes(self, endpoint: Endpoint, instance: Any, kwargs: dict[str, Any]) -> dict[str, Any]:

@@ -67,6 +67,9 @@ class Provider(Protocol):
     """One provider SDK, as the core sees it."""
 
     name: str  # default gen_ai.provider.name
+    # The SDK's top package: a call made from its own code during one of our calls is the SDK
+    # delegating to itself (one span), a call made from any other code is a call of its own.
+    package: str
     endpoints: tuple[Endpoint, ...]
 
     def request_attributes(self, endpoint: Endpoint, instance: Any, kwargs: dict[str, Any]) -> dict[str, Any]:

@@ -64,6 +64,7 @@ class GoogleProvider:
     """The `google-genai` SDK (`genai.Client(...).models` and `.aio.models`)."""
 
     name = ANY_GOOGLE
+    package = "google.genai"
     endpoints = ENDPOINTS
 
     def request_attributes(self, endpoint: Endpoint, instance: Any, kwargs: dict[str, Any]) -> dict[str, Any]:

@@ -42,6 +42,7 @@ class OpenAIProvider:
     """The `openai` SDK."""
 
     name = "openai"
+    package = "openai"
     endpoints = ENDPOINTS
 
     def request_attributes(self, endpoint: Endpoint, instance: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
