@@ -68,6 +68,7 @@ class ProviderName:
     AWS_BEDROCK: Final = "aws.bedrock"
     GCP_GEMINI: Final = "gcp.gemini"
     GCP_VERTEX_AI: Final = "gcp.vertex_ai"
+    GCP_GEN_AI: Final = "gcp.gen_ai"  # any Google generative AI endpoint, when it cannot tell which
     COHERE: Final = "cohere"
     DEEPSEEK: Final = "deepseek"
     GROQ: Final = "groq"

@@ -38,7 +38,7 @@ ENDPOINTS = CALL_ENDPOINTS + STREAM_ENDPOINTS
 
 # gen_ai.provider.name, by the client's `vertexai` flag (the SDK calls the Gemini Developer API unless
 # it is true); a client that does not say is the semantic conventions' "any Google generative AI endpoint".
-ANY_GOOGLE = "gcp.gen_ai"
+ANY_GOOGLE = ProviderName.GCP_GEN_AI
 
 # What a google.rpc status means when no HTTP error status says it (an error inside a 200 stream).
 _STATUS_CATEGORIES = {
