@@ -52,7 +52,7 @@ def _targets(provider: Provider) -> Iterator[tuple[str, str, Any]]:
     for module, method in provider.send_hooks():
         yield module, method, send_counter
     for module, function in provider.own_span_hooks():
-        yield module, function, own_span_stand_in
+        yield module, function, own_span_stand_in(provider)
 
 
 def _wrap(module: str, method: str, wrapper: Any) -> bool:

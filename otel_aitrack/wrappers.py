@@ -111,18 +111,31 @@ class _AwaitedLater:
         return self._make().__await__()
 
 
-def own_span_stand_in(
-    wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> Any:
-    """Wraps an SDK's own span starter: during one of our calls, a non-recording span carrying ours."""
-    call = CURRENT_CALL.get()
-    if call is None:
-        return wrapped(*args, **kwargs)
-    span = guarded("own span stand-in", None, _stand_in, call)
-    return span if span is not None else wrapped(*args, **kwargs)
+def own_span_stand_in(provider: Provider) -> Wrapper:
+    """Wraps an SDK's own span starter: for the span of one of our calls, a non-recording span carrying ours.
+
+    Only during a call of `provider` and only for that call's span (`Provider.own_span_of_call`): other
+    SDK methods called meanwhile (by a tool the application runs during a call) keep their own spans.
+    """
+
+    def wrapper(
+        wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        call = CURRENT_CALL.get()
+        if call is None or call.provider is not provider:
+            return wrapped(*args, **kwargs)
+        span = guarded("own span stand-in", None, _stand_in, call, args, kwargs)
+        return span if span is not None else wrapped(*args, **kwargs)
+
+    return wrapper
 
 
-def _stand_in(call: Call) -> trace.Span:
+def _stand_in(call: Call, args: tuple[Any, ...], kwargs: dict[str, Any]) -> trace.Span | None:
+    given = call.provider.own_span_of_call(args, kwargs)
+    if given is None:
+        return None
+    if given:
+        call.span.set_attributes(given)
     return trace.NonRecordingSpan(call.span.get_span_context())
 
 

@@ -132,6 +132,69 @@ def test_sdk_propagation_off_sends_no_trace_context(
     assert "traceparent" not in anthropic_fake.requests[0].headers
 
 
+def test_the_conversation_id_given_to_the_sdk_is_on_our_span(
+    anthropic_fake: FakeAnthropic, telemetry: Telemetry
+) -> None:
+    client = anthropic.Anthropic(
+        base_url=anthropic_fake.base_url,
+        api_key=ANTHROPIC_API_KEY,
+        max_retries=0,
+        open_telemetry={"tracer_provider": telemetry.tracer_provider, "conversation_id": "conv_123"},
+    )
+    anthropic_fake.reset()
+    client.messages.create(model=MODEL, max_tokens=256, messages=MESSAGES)
+    client.beta.messages.count_tokens(model=MODEL, messages=MESSAGES)
+    spans = telemetry.spans()
+    assert [span.instrumentation_scope.name for span in spans] == ["otel_aitrack"] * 2
+    assert [attrs(span).get(names.GEN_AI_CONVERSATION_ID) for span in spans] == ["conv_123"] * 2
+
+
+def test_sdk_methods_called_by_a_tool_during_another_providers_call_keep_their_spans(
+    anthropic_fake: FakeAnthropic, telemetry: Telemetry
+) -> None:
+    """A Google call runs the application's tool (automatic function calling); the tool's Anthropic calls
+    are their own: `models.list` keeps the SDK's span, `messages.create` is ours, both children of it."""
+    from google import genai
+    from google.genai import types
+
+    from tests.fakes.google_server import API_KEY as GOOGLE_KEY
+    from tests.fakes.google_server import FakeGoogle
+
+    client = anthropic.Anthropic(
+        base_url=anthropic_fake.base_url,
+        api_key=ANTHROPIC_API_KEY,
+        max_retries=0,
+        open_telemetry={"tracer_provider": telemetry.tracer_provider},
+    )
+
+    def pick_model(ticket_id: int) -> str:
+        """Picks a model for a ticket."""
+        chosen = next(iter(client.models.list())).id
+        client.messages.create(model=MODEL, max_tokens=256, messages=MESSAGES)
+        return chosen
+
+    pick_model.__annotations__ = {"ticket_id": int, "return": str}  # google-genai 1.x reads types
+    with FakeGoogle() as google_fake:
+        google_fake.plan("function_call", "ok")
+        google = genai.Client(
+            api_key=GOOGLE_KEY, http_options=types.HttpOptions(base_url=google_fake.base_url)
+        )
+        google.models.generate_content(
+            model="gemini-2.5-flash", contents="Pick", config=types.GenerateContentConfig(tools=[pick_model])
+        )
+    spans = {span.name: span for span in telemetry.spans()}
+    assert sorted(spans) == [
+        "anthropic.models.list",
+        "chat claude-haiku-4-5",
+        "generate_content gemini-2.5-flash",
+    ]
+    assert spans["anthropic.models.list"].instrumentation_scope.name == SDK_SCOPE
+    google_span = spans["generate_content gemini-2.5-flash"]
+    for name in ("anthropic.models.list", "chat claude-haiku-4-5"):
+        parent = spans[name].parent
+        assert parent is not None and parent.span_id == google_span.context.span_id, name
+
+
 # The SDK at its defaults: no `open_telemetry` option, no ANTHROPIC_OPEN_TELEMETRY* variable, spans to
 # the global tracer provider. A global provider can be set once per process, hence the subprocess.
 APP = textwrap.dedent(

@@ -38,6 +38,10 @@ def _messages_endpoints(module: str) -> tuple[Endpoint, ...]:
 ENDPOINTS: tuple[Endpoint, ...] = _messages_endpoints(_MESSAGES) + _messages_endpoints(_BETA_MESSAGES)
 
 _REQUEST_ID_HEADER = "request-id"
+# The SDK's span names of the methods above (`beta.messages` uses the same ones).
+_OWN_SPAN_NAMES = frozenset({"anthropic.messages.create", "anthropic.messages.count_tokens"})
+# What the application gives the SDK's span through the client's `open_telemetry=` option, kept on ours.
+_OWN_SPAN_KEPT = (names.GEN_AI_CONVERSATION_ID,)
 # The name suffix of the private attribute where the `stream(...)` managers keep their pending request
 # (`_MessageStreamManager__api_request`, `_BetaAsyncMessageStreamManager__api_request`, …).
 _PENDING_REQUEST = "__api_request"
@@ -115,6 +119,16 @@ class AnthropicProvider:
     def own_span_hooks(self) -> tuple[tuple[str, str], ...]:
         # The SDK's call span (`anthropic.messages.create`): ours takes its place, see docs/providers.md.
         return (("anthropic._base_client", "start_api_call_span"),)
+
+    def own_span_of_call(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any] | None:
+        # start_api_call_span(tracer, base_url, options, attributes, *, ...) in 1.x and 2.x alike.
+        options = args[2] if len(args) > 2 else kwargs.get("options")
+        if getattr(options, "span_name", None) not in _OWN_SPAN_NAMES:
+            return None
+        given = args[3] if len(args) > 3 else kwargs.get("attributes")
+        if not isinstance(given, Mapping):
+            return {}
+        return {key: given[key] for key in _OWN_SPAN_KEPT if isinstance(given.get(key), str)}
 
     def defer_request(self, endpoint: Endpoint, manager: Any, instrument: Callable[[Any], Any]) -> None:
         for attribute, request in vars(manager).items():

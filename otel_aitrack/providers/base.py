@@ -103,9 +103,20 @@ class Provider(Protocol):
     def own_span_hooks(self) -> tuple[tuple[str, str], ...]:
         """(module, "function") of the SDK's own span starter, for an SDK that traces its calls itself.
 
-        The function must return a span or None. While one of our calls runs it returns a non-recording
-        span carrying our call's span context instead: one span per call, and whatever the SDK does with
-        its span (propagating the trace context in request headers) points at ours.
+        The function must return a span or None. While one of this provider's calls runs, and
+        `own_span_of_call` says the span asked for is that call's, it returns a non-recording span
+        carrying our call's span context instead: one span per call, and whatever the SDK does with its
+        span (propagating the trace context in request headers) points at ours.
+        """
+        ...
+
+    def own_span_of_call(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any] | None:
+        """Asked with the arguments of the span starter of `own_span_hooks`, during one of our calls.
+
+        None when the span asked for is not that of the instrumented call (another SDK method the
+        application calls meanwhile, e.g. from a tool): the SDK starts it as usual. Otherwise the span
+        attributes the application gave the SDK for the call (`gen_ai.conversation.id`), which our
+        span takes over.
         """
         ...
 

@@ -90,6 +90,9 @@ class OpenAIProvider:
     def own_span_hooks(self) -> tuple[tuple[str, str], ...]:
         return ()  # the openai SDK does not trace its calls itself
 
+    def own_span_of_call(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any] | None:
+        return None  # never asked: no own-span hook
+
     def defer_request(self, endpoint: Endpoint, manager: Any, instrument: Callable[[Any], Any]) -> None:
         """Never asked: the `stream(...)` helpers send their request through `create`, wrapped already."""
 
