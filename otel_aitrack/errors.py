@@ -19,7 +19,22 @@ _STATUS_CATEGORIES = {
     413: Category.BAD_REQUEST,
     422: Category.BAD_REQUEST,
     429: Category.RATE_LIMIT,
+    # The server (or a gateway before it) gave up waiting: what helps is a longer timeout or a retry.
+    504: Category.TIMEOUT,
 }
+
+
+# Words in the class names (the class's own or a base's) of the HTTP clients' transport errors: httpx's
+# (ConnectError and ReadError are NetworkErrors, RemoteProtocolError a ProtocolError), aiohttp's
+# (ClientConnectorError, ClientOSError and ServerDisconnectedError are ClientConnectionErrors;
+# ClientPayloadError is a body cut mid-way), the SDKs' APIConnectionError, Python's ConnectionError.
+_TRANSPORT_WORDS = ("Connection", "Connector", "Disconnected", "Payload", "Protocol", "Network", "Incomplete")
+
+
+def is_transport_error(error: BaseException) -> bool:
+    """The connection failed or broke (not a timeout, which is a category of its own)."""
+    names = [cls.__name__ for cls in type(error).__mro__]
+    return "Timeout" not in names[0] and any(word in name for name in names for word in _TRANSPORT_WORDS)
 
 
 def categorize(error_type: str, status_code: int | None, provider_code: str | None) -> str:
@@ -29,11 +44,11 @@ def categorize(error_type: str, status_code: int | None, provider_code: str | No
     if provider_code in _CONTENT_FILTER_CODES or "ContentFilter" in error_type:
         return Category.CONTENT_FILTER
     if status_code is not None:
-        if status_code >= 500:
-            return Category.SERVER
-        return _STATUS_CATEGORIES.get(status_code, Category.OTHER)
+        if status_code in _STATUS_CATEGORIES:
+            return _STATUS_CATEGORIES[status_code]
+        return Category.SERVER if status_code >= 500 else Category.OTHER
     if "Timeout" in error_type or error_type == "TimeoutError":
         return Category.TIMEOUT
-    if "Connection" in error_type or "Protocol" in error_type or "Network" in error_type:
+    if any(word in error_type for word in _TRANSPORT_WORDS):
         return Category.CONNECTION
     return Category.OTHER

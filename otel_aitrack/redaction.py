@@ -22,7 +22,7 @@ _KEY_VALUE = re.compile(
 )
 _KEY_WORDS = ("key", "token", "secret", "passw", "sig")
 _NAME_PREFIXES = (
-    *("x-api-", "refresh_", "refresh-", "access_", "access-", "client_", "client-"),
+    *("x-api-", "x-goog-api-", "refresh_", "refresh-", "access_", "access-", "client_", "client-"),
     *("api_", "api-", "api", ""),
 )
 _WORD = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_-")

@@ -16,12 +16,11 @@ from contextlib import contextmanager
 from typing import Any
 
 from .call import Call
+from .errors import is_transport_error
 from .guard import guarded
 from .names import StreamOutcome
 from .providers.base import StreamState
 from .tracebacks import caller_frame
-
-_CONNECTION_WORDS = ("Connection", "Protocol", "Incomplete", "ReadError", "Network")
 
 
 class StreamFollower:
@@ -63,8 +62,7 @@ class StreamFollower:
 
     def _is_cut(self, error: BaseException) -> bool:
         """A transport error after items arrived: the stream was cut off, not refused."""
-        name = type(error).__name__
-        return self.items > 0 and any(word in name for word in _CONNECTION_WORDS)
+        return self.items > 0 and is_transport_error(error)
 
 
 def follow(stream: Any, follower: StreamFollower) -> Any:
@@ -112,50 +110,58 @@ def _inside(call: Call) -> Iterator[None]:
 
 
 def _failed_read(follower: StreamFollower, error: BaseException) -> None:
-    if follower.items == 0:
+    if follower.items == 0 and not _opened(follower, error):
         follower.call.failed(error, caller_frame())
     else:
         follower.raised(error)
+
+
+def _opened(follower: StreamFollower, error: BaseException) -> bool:
+    """The stream had opened (HTTP 200) before the error: an error object as its first payload is the
+    stream's failure (outcome `error`), not a refused call."""
+    return follower.call.provider.error_details(error).status_code == 200
 
 
 _END = object()
 
 
 def _read_sync(generator: Any, follower: StreamFollower) -> Iterator[Any]:
-    try:
-        while True:
+    while True:
+        try:
             with _inside(follower.call):
                 item = next(generator, _END)
-            if item is _END:
-                break
-            guarded("stream item", None, follower.observe, item)
+        except BaseException as error:
+            guarded("stream error", None, _failed_read, follower, error)
+            raise
+        if item is _END:
+            break
+        guarded("stream item", None, follower.observe, item)
+        try:
             yield item
-    except GeneratorExit:
-        generator.close()
-        _guarded_stop(follower)
-        raise
-    except BaseException as error:
-        guarded("stream error", None, _failed_read, follower, error)
-        raise
+        except BaseException:  # the consumer closed this generator, or threw into it: it stopped reading
+            generator.close()
+            _guarded_stop(follower)
+            raise
     guarded("stream end", None, follower.exhausted)
 
 
 async def _read_async(generator: Any, follower: StreamFollower) -> AsyncIterator[Any]:
-    try:
-        while True:
+    while True:
+        try:
             with _inside(follower.call):
                 item = await anext(generator, _END)
-            if item is _END:
-                break
-            guarded("stream item", None, follower.observe, item)
+        except BaseException as error:
+            guarded("stream error", None, _failed_read, follower, error)
+            raise
+        if item is _END:
+            break
+        guarded("stream item", None, follower.observe, item)
+        try:
             yield item
-    except GeneratorExit:
-        await generator.aclose()
-        _guarded_stop(follower)
-        raise
-    except BaseException as error:
-        guarded("stream error", None, _failed_read, follower, error)
-        raise
+        except BaseException:  # the consumer closed this generator, or threw into it: it stopped reading
+            await generator.aclose()
+            _guarded_stop(follower)
+            raise
     guarded("stream end", None, follower.exhausted)
 
 

@@ -39,7 +39,7 @@ ERROR_CASES = [
     ),
     ("rate_limit", anthropic.RateLimitError, 429, "rate_limit_error", "rate_limit"),
     ("api_error", anthropic.InternalServerError, 500, "api_error", "server"),
-    ("timeout_error", _error("GatewayTimeoutError", "InternalServerError"), 504, "timeout_error", "server"),
+    ("timeout_error", _error("GatewayTimeoutError", "InternalServerError"), 504, "timeout_error", "timeout"),
     ("overloaded", anthropic.OverloadedError, 529, "overloaded_error", "server"),
 ]
 

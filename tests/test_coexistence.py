@@ -149,11 +149,17 @@ def _peer_id(peer: Peer) -> str:
     return peer.id
 
 
+# The peers this run must test (CI names the ones it installed): one that fails to import fails the run
+# instead of silently skipping every side-by-side test.
+REQUIRED = {name.strip() for name in os.environ.get("AITRACK_TEST_PEERS", "").split(",") if name.strip()}
+
+
 @pytest.mark.parametrize("peer", PEERS, ids=_peer_id)
 def test_which_peers_are_tested_here(peer: Peer) -> None:
     """One line per peer that the tests below leave out, and why (CI installs the official one)."""
     error = peer.import_error()
     if error is not None:
+        assert peer.id not in REQUIRED, f"{peer.distribution} must be tested here: {error!r}"
         pytest.skip(f"{peer.distribution} not tested here: {error!r}")
 
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 from google import genai
-from google.genai import errors, types
+from google.genai import _api_client, errors, types
 from opentelemetry.trace import SpanKind, StatusCode
 
 import otel_aitrack
@@ -56,7 +56,7 @@ ERROR_CASES = [
     ("quota_exhausted", errors.ClientError, 429, "RESOURCE_EXHAUSTED", "quota"),
     ("internal", errors.ServerError, 500, "INTERNAL", "server"),
     ("unavailable", errors.ServerError, 503, "UNAVAILABLE", "server"),
-    ("deadline_exceeded", errors.ServerError, 504, "DEADLINE_EXCEEDED", "server"),
+    ("deadline_exceeded", errors.ServerError, 504, "DEADLINE_EXCEEDED", "timeout"),
 ]
 
 
@@ -221,6 +221,34 @@ def test_connection_refused_is_a_connection_failure(telemetry: Telemetry) -> Non
     assert a[names.AITRACK_ERROR_CATEGORY] == "connection"
     assert a[names.SERVER_PORT] == port
     assert "ConnectError" in a[names.AITRACK_ERROR_TRACEBACK].rstrip().splitlines()[-1]
+
+
+async def test_async_connection_refused_is_a_connection_failure(telemetry: Telemetry) -> None:
+    """On httpx (`ConnectError`) and, when aiohttp is installed, on aiohttp (`ClientConnectorError`)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    client = genai.Client(api_key=API_KEY, http_options={"base_url": f"http://127.0.0.1:{port}"})
+    with pytest.raises(Exception) as raised:
+        await client.aio.models.generate_content(model=MODEL, contents=CONTENTS)
+    transport = "aiohttp" if getattr(_api_client, "has_aiohttp", False) else "httpx"
+    assert type(raised.value).__module__.startswith(transport)
+    a = attrs(telemetry.span())
+    assert a[names.ERROR_TYPE] == type(raised.value).__name__
+    assert a[names.AITRACK_ERROR_CATEGORY] == "connection"
+    assert "in test_async_connection_refused_is_a_connection_failure" in a[names.AITRACK_ERROR_TRACEBACK]
+
+
+@retries
+async def test_async_sdk_retries_are_one_span(google_fake: FakeGoogle, telemetry: Telemetry) -> None:
+    client = retrying_client(google_fake)
+    google_fake.reset()
+    google_fake.plan("unavailable", "ok")
+    await client.aio.models.generate_content(model=MODEL, contents=CONTENTS)
+    assert len(google_fake.requests) == 2
+    a = attrs(telemetry.span())
+    assert a[names.HTTP_REQUEST_RESEND_COUNT] == 1
+    assert names.ERROR_TYPE not in a
 
 
 @retries

@@ -38,6 +38,7 @@ def test_bearer_token_is_redacted_but_the_word_kept() -> None:
         ("call failed: access_token=ya29.a0AfH6SM; retrying", "ya29.a0AfH6SM"),
         ('{"api_key": "s3cr3t-value"}', "s3cr3t-value"),
         ("password: hunter2hunter2", "hunter2hunter2"),
+        ("x-goog-api-key: AQ.Ab8RN6LxYz0123456789", "AQ.Ab8RN6LxYz0123456789"),
     ],
 )
 def test_key_value_secrets_are_redacted_and_the_key_name_kept(text: str, leak: str) -> None:

@@ -56,7 +56,7 @@ _ERROR_TYPE_CATEGORIES = {
     "rate_limit_error": Category.RATE_LIMIT,
     "api_error": Category.SERVER,
     "overloaded_error": Category.SERVER,
-    "timeout_error": Category.SERVER,
+    "timeout_error": Category.TIMEOUT,
 }
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from .. import names
-from ..errors import categorize
+from ..errors import categorize, is_transport_error
 from ..genai import assistant_message, text_part, to_json
 from ..names import Category, ProviderName
 from .base import Endpoint, ErrorDetails, ResponseDetails, StreamError
@@ -28,8 +28,8 @@ CALL_ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint(_MODELS, "AsyncModels.generate_content", GENERATE_CONTENT, True),
 )
 # The SDK's streams are plain generators (async generators) that send their request when first read,
-# not stream objects the core can follow in place: registered once the core follows generators
-# (docs/providers.md, "Google GenAI").
+# not stream objects the core can follow in place: the core reads them through a generator of the same
+# kind (streams.follow, docs/providers.md "Google GenAI").
 STREAM_ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint(_MODELS, "Models.generate_content_stream", GENERATE_CONTENT, False),
     Endpoint(_MODELS, "AsyncModels.generate_content_stream", GENERATE_CONTENT, True),
@@ -52,12 +52,10 @@ _STATUS_CATEGORIES = {
     "INTERNAL": Category.SERVER,
     "UNAVAILABLE": Category.SERVER,
     "UNKNOWN": Category.SERVER,
-    "DEADLINE_EXCEEDED": Category.SERVER,
+    "DEADLINE_EXCEEDED": Category.TIMEOUT,
 }
 # `ErrorInfo` reasons that say more than their status: a wrong key is a 400 INVALID_ARGUMENT.
 _AUTH_REASONS = frozenset({"API_KEY_INVALID", "API_KEY_EXPIRED", "API_KEY_SERVICE_BLOCKED"})
-# httpx's transport errors without "Connection" in their name (ConnectError, ReadError, WriteError).
-_TRANSPORT_BASES = frozenset({"NetworkError", "ProtocolError"})
 
 
 class GoogleProvider:
@@ -102,7 +100,7 @@ class GoogleProvider:
         status = http_status(error)
         code = provider_code(error)
         category = error_category(type(error).__name__, status, code, getattr(error, "details", None))
-        if category == Category.OTHER and _is_transport_error(error):
+        if category == Category.OTHER and is_transport_error(error):
             category = Category.CONNECTION
         return ErrorDetails(status, code, None, category)
 
@@ -195,10 +193,6 @@ def _details(body: Any, kind: str) -> list[Mapping[str, Any]]:
 
 def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
-
-
-def _is_transport_error(error: BaseException) -> bool:
-    return any(base.__name__ in _TRANSPORT_BASES for base in type(error).__mro__)
 
 
 # --- Responses ----------------------------------------------------------------------------------

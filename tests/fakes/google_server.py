@@ -21,6 +21,7 @@ Scenarios:
                         SDK's automatic function calling then runs it and sends a second request
     stream_error        two chunks, then an error object (503 UNAVAILABLE) as pretty-printed JSON lines
                         inside the 200 stream, the way the API reports a failure after the stream opened
+    stream_error_first  the same error object as the 200 stream's first payload (before any chunk)
     stream_truncated    every chunk but none with a `finishReason`, then a clean end
     stream_cut          one chunk, then the connection drops mid chunked body
     stream_long         200 chunks 5 ms apart, then a normal end
@@ -57,7 +58,9 @@ PROMPT_TOKENS, CANDIDATES_TOKENS, THOUGHTS_TOKENS = 9, 7, 20
 DEFAULT_MODEL = "gemini-2.5-flash"
 # Aliases answer with the version they point at, as `modelVersion`.
 MODEL_VERSIONS = {"gemini-flash-latest": "gemini-2.5-flash-preview-09-2025"}
-STREAM_SCENARIOS = frozenset({"stream_error", "stream_truncated", "stream_cut", "stream_long"})
+STREAM_SCENARIOS = frozenset(
+    {"stream_error", "stream_error_first", "stream_truncated", "stream_cut", "stream_long"}
+)
 _PATH = re.compile(
     r"^/(?P<version>v1\w*)/(?:projects/[^/]+/locations/[^/]+/)?(?:publishers/google/)?"
     r"models/(?P<model>[^/:]+):(?P<method>generateContent|streamGenerateContent)$"
@@ -423,6 +426,9 @@ class Handler(LoopbackHandler):
         if scenario == "prompt_blocked":
             yield blocked(model, response_id)
             return
+        if scenario == "stream_error_first":
+            yield _pretty_error(model)
+            return
         pieces = _pieces(TEXT, 3)
         if scenario == "stream_long":
             pieces = [f"word{index} " for index in range(LONG_STREAM_CHUNKS)]
@@ -435,8 +441,7 @@ class Handler(LoopbackHandler):
             if index == 0 and scenario == "stream_cut":
                 raise StreamCut
             if index == 1 and scenario == "stream_error":
-                # Not an SSE event: the error object, pretty-printed, line by line.
-                yield json.dumps(error_body(ERRORS["unavailable"], model, ""), indent=2).encode() + b"\n"
+                yield _pretty_error(model)
                 return
 
     def _send_chunk(self, payload: dict[str, Any] | bytes) -> None:
@@ -449,6 +454,11 @@ class Handler(LoopbackHandler):
 
 
 # --- the fake ------------------------------------------------------------------------------------
+
+
+def _pretty_error(model: str) -> bytes:
+    """Not an SSE event: the error object (503 UNAVAILABLE), pretty-printed, line by line."""
+    return json.dumps(error_body(ERRORS["unavailable"], model, ""), indent=2).encode() + b"\n"
 
 
 class FakeGoogle(LoopbackFake):
