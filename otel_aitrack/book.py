@@ -62,7 +62,7 @@ class _Figures:
         self.calls = 0
         self.failed = 0
         self.consecutive = 0
-        self.last: tuple[Failure, datetime] | None = None
+        self.last: tuple[Failure, float] | None = None  # the failure and its unix time
 
     def stats(self, prompt_type: str) -> PromptStats:
         failure, failed_at = self.last if self.last else (None, None)
@@ -74,7 +74,7 @@ class _Figures:
             last_error_code=failure.error_code if failure else None,
             last_error_message=failure.message if failure else None,
             last_error_traceback=failure.traceback if failure else None,
-            last_failed_at=failed_at,
+            last_failed_at=None if failed_at is None else datetime.fromtimestamp(failed_at, tz=timezone.utc),
         )
 
 
@@ -103,7 +103,7 @@ class FailureBook:
 
     def record_failure(self, prompt_type: str, failure: Failure) -> str:
         """Count a failed call; returns the bucket it was counted under."""
-        now = datetime.fromtimestamp(time.time(), tz=timezone.utc)
+        now = time.time()
         with self._lock:
             key, figures = self._figures_of(prompt_type)
             figures.calls += 1

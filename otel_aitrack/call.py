@@ -25,15 +25,17 @@ from .errors import categorize
 from .genai import output_message_attributes, token_attributes
 from .names import Category, StreamOutcome
 from .providers.base import Endpoint, ErrorDetails, Provider, ResponseDetails, StreamError
+from .redaction import bound
 from .runtime import Runtime
-from .tracebacks import full_traceback
+from .tracebacks import exception_text, full_traceback
 
 # The call in progress in this thread or task, so the SDK's retry loop can be counted.
 CURRENT_CALL: contextvars.ContextVar[Call | None] = contextvars.ContextVar("otel_aitrack_call", default=None)
 
+_NO_TOKENS: dict[str, int] = {}
 _CANCELLED = (KeyboardInterrupt, asyncio.CancelledError, GeneratorExit, SystemExit)
 _METRIC_KEYS = (names.GEN_AI_PROVIDER_NAME, names.GEN_AI_OPERATION_NAME, names.GEN_AI_REQUEST_MODEL)
-_HISTOGRAM_KEYS = (names.SERVER_ADDRESS, names.SERVER_PORT, names.GEN_AI_RESPONSE_MODEL)
+_SERVER_KEYS = (names.SERVER_ADDRESS, names.SERVER_PORT)
 
 
 class Call:
@@ -50,8 +52,8 @@ class Call:
         capture = tracking.capture_content
         self.capture = runtime.settings.capture_content if capture is None else capture
         attributes = provider.request_attributes(endpoint, instance, kwargs)
-        self.metric_attributes = {names.GEN_AI_PROMPT_NAME: self.prompt_type}
-        self.metric_attributes.update((key, attributes[key]) for key in _METRIC_KEYS if key in attributes)
+        self._call_pairs = _pairs(attributes, _METRIC_KEYS)
+        self._server_pairs = _pairs(attributes, _SERVER_KEYS)
         attributes[names.GEN_AI_PROMPT_NAME] = self.prompt_type
         if tracking.task is not None:
             attributes[names.AITRACK_TASK] = tracking.task
@@ -65,7 +67,6 @@ class Call:
         self.context_with_span = trace.set_span_in_context(self.span)
         self.attempts = 0
         self._attempts_this_send = 0
-        self._histogram_extra = {key: attributes[key] for key in _HISTOGRAM_KEYS if key in attributes}
         self._started = time.perf_counter()
         self._ended = False
         self._lock = threading.Lock()
@@ -127,10 +128,12 @@ class Call:
         if outcome == StreamOutcome.TRUNCATED:
             details.category = Category.STREAM_TRUNCATED
         settings = self.runtime.settings
-        redactor = self.runtime.redactor
-        message = redactor.clean(str(error) or type(error).__name__, settings.message_max_length)
-        stack = redactor.clean(
-            full_traceback(error, call_site, settings.traceback_max_length), settings.traceback_max_length
+        redact = self.runtime.redactor.redact
+        text = redact(exception_text(error))
+        message = bound(text or type(error).__name__, settings.message_max_length)
+        stack = bound(
+            full_traceback(error, call_site, settings.traceback_max_length, redact, text),
+            settings.traceback_max_length,
         )
         self._emit_exception(type(error), message, stack)
         self._record_failure(type(error).__name__, message, stack, details, outcome, response)
@@ -201,19 +204,13 @@ class Call:
         span.end()
 
     def _record_metrics(self, key: str, error_type: str | None, details: ResponseDetails | None) -> None:
-        attributes = dict(self.metric_attributes)
-        attributes[names.GEN_AI_PROMPT_NAME] = key
-        if error_type is not None:
-            attributes[names.ERROR_TYPE] = error_type
-        extra = dict(self._histogram_extra)
-        tokens: dict[str, int] = {}
-        if details is not None:
-            tokens = details.tokens
-            model = details.attributes.get(names.GEN_AI_RESPONSE_MODEL)
-            if model:
-                extra[names.GEN_AI_RESPONSE_MODEL] = model
         seconds = time.perf_counter() - self._started
-        self.runtime.instruments.record_call(attributes, extra, seconds, tokens, self.context_with_span)
+        model, tokens = None, _NO_TOKENS
+        if details is not None:
+            model, tokens = details.attributes.get(names.GEN_AI_RESPONSE_MODEL), details.tokens
+        instruments = self.runtime.instruments
+        series = (key, self._call_pairs, self._server_pairs, model, error_type)
+        instruments.record_call(series, seconds, tokens, self.context_with_span)
 
     def _emit_exception(self, error_class: type[BaseException], message: str, stack: str) -> None:
         """The exception the semantic-convention way, redacted: never the raw exception object."""
@@ -239,6 +236,10 @@ class Call:
         clean = self.runtime.redactor.clean
         limit = self.runtime.settings.content_max_length
         return {key: clean(value, limit) for key, value in attributes.items()}
+
+
+def _pairs(attributes: dict[str, Any], keys: tuple[str, ...]) -> tuple[tuple[str, Any], ...]:
+    return tuple([(key, attributes[key]) for key in keys if key in attributes])
 
 
 def _failure_attributes(

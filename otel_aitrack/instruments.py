@@ -13,11 +13,36 @@ from . import names
 from .book import FailureBook
 from .handoff import new_handoff
 
+Pairs = tuple[tuple[str, Any], ...]  # attribute (name, value) pairs, hashable
+# (prompt type, call pairs, server pairs, response model, error type): see `Instruments.record_call`.
+SeriesKey = tuple[str, Pairs, Pairs, "str | None", "str | None"]
+_TOKEN_TYPES = ("input", "output")  # gen_ai.token.type
 # Bucket advice from the GenAI semantic conventions.
 DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
 TOKEN_BUCKETS = (
     1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864,
 )  # fmt: skip
+
+
+class Series:
+    """One combination of metric attributes: its call count, and the attribute dicts of its histogram
+    measurements, made once and shared by them (the SDK only reads them)."""
+
+    __slots__ = ("attributes", "by_token_type", "calls", "counter_key", "detailed")
+
+    def __init__(self, key: SeriesKey) -> None:
+        prompt_type, call_pairs, server_pairs, response_model, error_type = key
+        attributes: dict[str, Any] = {names.GEN_AI_PROMPT_NAME: prompt_type, **dict(call_pairs)}
+        if error_type is not None:
+            attributes[names.ERROR_TYPE] = error_type
+        detailed = {**attributes, **dict(server_pairs)}
+        if response_model:
+            detailed[names.GEN_AI_RESPONSE_MODEL] = response_model
+        self.calls = 0
+        self.attributes = attributes  # aitrack.calls
+        self.counter_key = tuple(attributes.items())
+        self.detailed = detailed  # gen_ai.client.operation.duration
+        self.by_token_type = {kind: {**detailed, names.GEN_AI_TOKEN_TYPE: kind} for kind in _TOKEN_TYPES}
 
 
 class Instruments:
@@ -32,8 +57,8 @@ class Instruments:
     def __init__(self, meter: Meter, book: FailureBook) -> None:
         self.book = book
         self.handoff = new_handoff()
-        self._calls_lock = threading.Lock()
-        self._calls: dict[tuple[tuple[str, Any], ...], list[Any]] = {}
+        self._lock = threading.Lock()
+        self._series: dict[SeriesKey, Series] = {}
         meter.create_observable_counter(
             names.METRIC_CALLS,
             callbacks=[self._observe_calls],
@@ -78,43 +103,33 @@ class Instruments:
         self.handoff.close()
 
     def record_call(
-        self,
-        attributes: dict[str, Any],
-        extra: dict[str, Any],
-        seconds: float,
-        tokens: dict[str, int],
-        span_context: Context | None = None,
+        self, key: SeriesKey, seconds: float, tokens: dict[str, int], span_context: Context | None = None
     ) -> None:
-        """One finished call: `attributes` on every instrument, `extra` (semconv) on the histograms.
+        """One finished call of the series `key`: (prompt type, call pairs, server pairs, response model,
+        error type). The call pairs (provider, operation, request model) go on every instrument with the
+        prompt type and the error type; the server pairs and the response model on the histograms only.
 
         `span_context` holds the call's span, so the histograms carry exemplars pointing at its trace.
         """
-        key = tuple(attributes.items())
-        with self._calls_lock:
-            counted = self._calls.get(key)
-            if counted is None:
-                self._calls[key] = [1, attributes]
-            else:
-                counted[0] += 1
-        detailed = {**attributes, **extra}
+        with self._lock:
+            series = self._series.get(key)
+            if series is None:
+                series = self._series[key] = Series(key)
+            series.calls += 1
         put = self.handoff.put
-        put((self.duration.record, seconds, detailed, span_context))
+        put((self.duration.record, seconds, series.detailed, span_context))
         for token_type, count in tokens.items():
-            put(
-                (
-                    self.token_usage.record,
-                    count,
-                    {**detailed, names.GEN_AI_TOKEN_TYPE: token_type},
-                    span_context,
-                )
-            )
+            put((self.token_usage.record, count, series.by_token_type[token_type], span_context))
 
     def _observe_calls(self, options: CallbackOptions) -> Iterable[Observation]:
         # Called first at every collection, before the SDK reads the histograms: record what waits.
         self.handoff.drain()
-        with self._calls_lock:
-            counts = [(count, attributes) for count, attributes in self._calls.values()]
-        for count, attributes in counts:
+        counts: dict[tuple[tuple[str, Any], ...], list[Any]] = {}
+        with self._lock:
+            for series in self._series.values():  # series that differ only on the histograms add up
+                counted = counts.setdefault(series.counter_key, [0, series.attributes])
+                counted[0] += series.calls
+        for count, attributes in counts.values():
             yield Observation(count, attributes)
 
     def _observe_consecutive(self, options: CallbackOptions) -> Iterable[Observation]:

@@ -13,7 +13,7 @@ import functools
 import os
 import sys
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import FrameType
 
 from .redaction import bound
@@ -22,6 +22,7 @@ _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 # The CLI is an application of the package, not instrumentation: its frames are user frames.
 _CLI_DIR = _PACKAGE_DIR + "cli" + os.sep
 Frame = tuple[str, "int | None", str]  # filename, line number, function name
+Redact = Callable[[str], str]
 
 _HEADER = "Traceback (most recent call last):\n"
 _CAUSE = "\nThe above exception was the direct cause of the following exception:\n\n"
@@ -40,18 +41,39 @@ def _is_instrumentation(filename: str) -> bool:
     return filename.startswith(_PACKAGE_DIR) and not filename.startswith(_CLI_DIR)
 
 
-def full_traceback(error: BaseException, call_site: FrameType | None, max_length: int) -> str:
-    """The uncaught-style traceback of `error`, chained causes included, bounded to `max_length`.
+def _unchanged(text: str) -> str:
+    return text
 
+
+def full_traceback(
+    error: BaseException,
+    call_site: FrameType | None,
+    max_length: int,
+    redact: Redact = _unchanged,
+    text: str | None = None,
+) -> str:
+    """The uncaught-style traceback of `error`, chained causes included, `redact`ed, bounded to `max_length`.
+
+    `redact` is applied to each part, not to the whole: a frame's text (file, line, function, source
+    line) is redacted once and cached, so a failure only redacts the exception's own text, or passes
+    it in already redacted (`text`, `redact(exception_text(error))`).
     Frames are taken without column positions: Python 3.11+ would parse each frame's source line to
     draw `^^^^` markers, which costs about 100 us a frame on every failure.
     """
     outer = list(reversed(_extract(traceback.walk_stack(call_site))))
     inner = [frame for frame in _extract(traceback.walk_tb(error.__traceback__)) if not _ours(frame)]
-    chained = bound(_chained_text(error, {id(error)}), max_length // 4)
-    exception_lines = bound(_exception_only(error), max_length // 4)
-    frames = _format(outer) + _format(inner)
+    chained = bound(_chained_text(error, {id(error)}, redact), max_length // 4)
+    exception_lines = bound(_exception_only(error, redact, text), max_length // 4)
+    frames = _format(outer, redact) + _format(inner, redact)
     return chained + _fit(frames, len(outer) - 1, exception_lines, max_length - len(chained))
+
+
+def exception_text(error: BaseException) -> str:
+    """`str(error)`, or "" for an exception whose `__str__` fails (as Python prints it then)."""
+    try:
+        return str(error)
+    except Exception:
+        return ""
 
 
 def _extract(frames: Iterator[tuple[FrameType, int]]) -> list[Frame]:
@@ -62,40 +84,42 @@ def _ours(frame: Frame) -> bool:
     return _is_instrumentation(frame[0])
 
 
-def _format(frames: list[Frame]) -> list[str]:
+def _format(frames: list[Frame], redact: Redact) -> list[str]:
     """One text per frame (no "[Previous line repeated]" folding, so indices stay frame indices)."""
-    return [_frame_text(*frame) for frame in frames]
+    return [_frame_text(*frame, redact) for frame in frames]
 
 
 @functools.lru_cache(maxsize=4096)
-def _frame_text(filename: str, lineno: int | None, name: str) -> str:
-    """A frame as Python prints it; cached, since the same call sites fail again and again.
+def _frame_text(filename: str, lineno: int | None, name: str, redact: Redact) -> str:
+    """A frame as Python prints it, redacted; cached, since the same call sites fail again and again.
 
     Not `StackSummary.extract`, which stats every source file on each call (`linecache.checkcache`).
     """
     frame = traceback.FrameSummary(filename, lineno, name, lookup_line=False)
-    return "".join(traceback.StackSummary.from_list([frame]).format())
+    return redact("".join(traceback.StackSummary.from_list([frame]).format()))
 
 
-def _exception_only(error: BaseException) -> str:
-    """The exception's last line(s), as `traceback.format_exception_only` prints them.
+def _exception_only(error: BaseException, redact: Redact = _unchanged, text: str | None = None) -> str:
+    """The exception's last line(s), as `traceback.format_exception_only` prints them, redacted;
+    `text` is `str(error)` already redacted, when the caller has it.
 
     The common case (no notes, not a SyntaxError) is written directly: the standard function builds a
     `TracebackException`, walking the cause chain again, on every failed call.
     """
-    if isinstance(error, SyntaxError) or getattr(error, "__notes__", None) is not None:
-        return "".join(traceback.format_exception_only(type(error), error))
     cls = type(error)
+    if isinstance(error, SyntaxError) or getattr(error, "__notes__", None) is not None:
+        return redact("".join(traceback.format_exception_only(cls, error)))
+    if text is None:
+        try:
+            text = redact(str(error))
+        except Exception:
+            return redact("".join(traceback.format_exception_only(cls, error)))
     module = cls.__module__
     name = cls.__qualname__ if module in ("__main__", "builtins") else f"{module}.{cls.__qualname__}"
-    try:
-        text = str(error)
-    except Exception:
-        return "".join(traceback.format_exception_only(cls, error))
     return f"{name}: {text}\n" if text else f"{name}\n"
 
 
-def _chained_text(error: BaseException, seen: set[int]) -> str:
+def _chained_text(error: BaseException, seen: set[int], redact: Redact) -> str:
     """The causes Python prints before the exception ('The above exception was the direct cause…')."""
     if error.__cause__ is not None:
         cause, joint = error.__cause__, _CAUSE
@@ -106,9 +130,9 @@ def _chained_text(error: BaseException, seen: set[int]) -> str:
     if id(cause) in seen:
         return ""
     seen.add(id(cause))
-    frames = "".join(_format(_extract(traceback.walk_tb(cause.__traceback__))))
+    frames = "".join(_format(_extract(traceback.walk_tb(cause.__traceback__)), redact))
     header = _HEADER if cause.__traceback__ is not None else ""
-    return _chained_text(cause, seen) + header + frames + _exception_only(cause) + joint
+    return _chained_text(cause, seen, redact) + header + frames + _exception_only(cause, redact) + joint
 
 
 def _fit(frames: list[str], call_site: int, exception_lines: str, budget: int) -> str:

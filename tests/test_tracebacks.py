@@ -7,6 +7,7 @@ import traceback
 
 import pytest
 
+from otel_aitrack.redaction import REDACTED, Redactor
 from otel_aitrack.tracebacks import _exception_only, full_traceback
 
 
@@ -118,3 +119,19 @@ def test_exception_notes_are_printed_as_python_prints_them() -> None:
     error = ValueError("bad")
     error.__notes__ = ["while reading the ticket"]  # add_note() is 3.11+
     assert _exception_only(error) == "".join(traceback.format_exception_only(type(error), error))
+
+
+def _configure_with_a_key_in_the_source() -> None:
+    raise ValueError("bad config for key sk-proj-SECRETinMESSAGE0000")  # key=sk-proj-SECRETinSOURCE0000
+
+
+def test_secrets_in_source_lines_and_messages_are_redacted_also_when_the_frame_text_is_cached() -> None:
+    redact = Redactor().redact
+    for _ in range(2):  # the second time, the frame texts come from the cache
+        try:
+            _configure_with_a_key_in_the_source()
+        except ValueError as error:
+            text = full_traceback(error, sys._getframe(), 100_000, redact)
+        assert "SECRETinSOURCE" not in text and "SECRETinMESSAGE" not in text
+        assert "_configure_with_a_key_in_the_source()" in text, "the source lines are still there"
+        assert text.count(REDACTED) == 3  # two in the source line, one in the message

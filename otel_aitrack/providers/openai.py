@@ -65,7 +65,7 @@ class OpenAIProvider:
         if _is_http_response(result):
             return ResponseDetails(attributes=http_response_attributes(result))
         details = ResponseDetails(attributes=model_attributes(result), tokens=usage_tokens(result))
-        request_id = getattr(result, "_request_id", None)
+        request_id = _request_id(result)
         if isinstance(request_id, str):
             details.attributes[names.AITRACK_REQUEST_ID] = request_id
         if capture:
@@ -156,6 +156,15 @@ def usage_tokens(result: Any) -> dict[str, int]:
                 tokens[token_type] = value
                 break
     return tokens
+
+
+def _request_id(result: Any) -> Any:
+    """The `x-request-id` the SDK keeps on a parsed body: a pydantic private attribute, read from the
+    model's private dict (`getattr` goes through pydantic's `__getattr__`, microseconds per call)."""
+    private = getattr(result, "__pydantic_private__", None)
+    if isinstance(private, dict):
+        return private.get("_request_id")
+    return getattr(result, "_request_id", None)
 
 
 def _field(model: Any, name: str) -> Any:
