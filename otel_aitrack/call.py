@@ -128,11 +128,11 @@ class Call:
         if outcome == StreamOutcome.TRUNCATED:
             details.category = Category.STREAM_TRUNCATED
         settings = self.runtime.settings
-        redact = self.runtime.redactor.redact
-        text = redact(exception_text(error))
+        redactor = self.runtime.redactor
+        text = redactor.redact(exception_text(error))
         message = bound(text or type(error).__name__, settings.message_max_length)
         stack = bound(
-            full_traceback(error, call_site, settings.traceback_max_length, redact, text),
+            full_traceback(error, call_site, settings.traceback_max_length, redactor, text),
             settings.traceback_max_length,
         )
         self._emit_exception(type(error), message, stack)

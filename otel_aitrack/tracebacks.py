@@ -9,20 +9,17 @@ the user's call site, the raising frame and the exception line survive.
 
 from __future__ import annotations
 
-import functools
 import os
 import sys
 import traceback
-from collections.abc import Callable, Iterator
-from types import FrameType
+from types import CodeType, FrameType, TracebackType
+from typing import Protocol
 
 from .redaction import bound
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 # The CLI is an application of the package, not instrumentation: its frames are user frames.
 _CLI_DIR = _PACKAGE_DIR + "cli" + os.sep
-Frame = tuple[str, "int | None", str]  # filename, line number, function name
-Redact = Callable[[str], str]
 
 _HEADER = "Traceback (most recent call last):\n"
 _CAUSE = "\nThe above exception was the direct cause of the following exception:\n\n"
@@ -41,31 +38,38 @@ def _is_instrumentation(filename: str) -> bool:
     return filename.startswith(_PACKAGE_DIR) and not filename.startswith(_CLI_DIR)
 
 
-def _unchanged(text: str) -> str:
-    return text
+class Redacts(Protocol):
+    def redact(self, text: str) -> str: ...
+
+
+class _Unchanged:
+    def redact(self, text: str) -> str:
+        return text
+
+
+_UNCHANGED = _Unchanged()
 
 
 def full_traceback(
     error: BaseException,
     call_site: FrameType | None,
     max_length: int,
-    redact: Redact = _unchanged,
+    redactor: Redacts = _UNCHANGED,
     text: str | None = None,
 ) -> str:
-    """The uncaught-style traceback of `error`, chained causes included, `redact`ed, bounded to `max_length`.
+    """The uncaught-style traceback of `error`, chained causes included, redacted, bounded to `max_length`.
 
-    `redact` is applied to each part, not to the whole: a frame's text (file, line, function, source
-    line) is redacted once and cached, so a failure only redacts the exception's own text, or passes
-    it in already redacted (`text`, `redact(exception_text(error))`).
+    The redactor is applied to each part, not to the whole: a frame's text (file, line, function,
+    source line) is redacted once and cached, so a failure only redacts the exception's own text, or
+    passes it in already redacted (`text`, `redactor.redact(exception_text(error))`).
     Frames are taken without column positions: Python 3.11+ would parse each frame's source line to
     draw `^^^^` markers, which costs about 100 us a frame on every failure.
     """
-    outer = list(reversed(_extract(traceback.walk_stack(call_site))))
-    inner = [frame for frame in _extract(traceback.walk_tb(error.__traceback__)) if not _ours(frame)]
-    chained = bound(_chained_text(error, {id(error)}, redact), max_length // 4)
-    exception_lines = bound(_exception_only(error, redact, text), max_length // 4)
-    frames = _format(outer, redact) + _format(inner, redact)
-    return chained + _fit(frames, len(outer) - 1, exception_lines, max_length - len(chained))
+    outer = _stack_texts(call_site, redactor)
+    inner = _traceback_texts(error.__traceback__, redactor, skip_ours=True)
+    chained = bound(_chained_text(error, {id(error)}, redactor), max_length // 4)
+    exception_lines = bound(_exception_only(error, redactor, text), max_length // 4)
+    return chained + _fit(outer + inner, len(outer) - 1, exception_lines, max_length - len(chained))
 
 
 def exception_text(error: BaseException) -> str:
@@ -76,30 +80,57 @@ def exception_text(error: BaseException) -> str:
         return ""
 
 
-def _extract(frames: Iterator[tuple[FrameType, int]]) -> list[Frame]:
-    return [(frame.f_code.co_filename, lineno, frame.f_code.co_name) for frame, lineno in frames]
+def _stack_texts(frame: FrameType | None, redactor: Redacts) -> list[str]:
+    """`frame` and its callers, outermost first (what `traceback.walk_stack` yields, reversed)."""
+    texts = []
+    while frame is not None:
+        texts.append(_frame_text(frame.f_code, frame.f_lasti, frame, redactor))
+        frame = frame.f_back
+    texts.reverse()
+    return texts
 
 
-def _ours(frame: Frame) -> bool:
-    return _is_instrumentation(frame[0])
+def _traceback_texts(tb: TracebackType | None, redactor: Redacts, skip_ours: bool = False) -> list[str]:
+    """The frames of a traceback, outermost first (`traceback.walk_tb`), without ours if asked.
+
+    One text per frame: no "[Previous line repeated]" folding, so indices stay frame indices.
+    """
+    texts = []
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if not (skip_ours and _is_instrumentation(code.co_filename)):
+            texts.append(_frame_text(code, tb.tb_lasti, tb, redactor))
+        tb = tb.tb_next
+    return texts
 
 
-def _format(frames: list[Frame], redact: Redact) -> list[str]:
-    """One text per frame (no "[Previous line repeated]" folding, so indices stay frame indices)."""
-    return [_frame_text(*frame, redact) for frame in frames]
+# (id(code), instruction offset, id(redactor)) -> (code, redactor, text). An entry holds its code object
+# and redactor, so their ids cannot be reused while it exists. Bounded: cleared when full.
+_TEXTS: dict[tuple[int, int, int], tuple[CodeType, Redacts, str]] = {}
+_TEXTS_SIZE = 4096
 
 
-@functools.lru_cache(maxsize=4096)
-def _frame_text(filename: str, lineno: int | None, name: str, redact: Redact) -> str:
+def _frame_text(code: CodeType, lasti: int, where: FrameType | TracebackType, redactor: Redacts) -> str:
     """A frame as Python prints it, redacted; cached, since the same call sites fail again and again.
 
+    Keyed by code object and instruction offset: the line number Python derives from them costs about
+    a microsecond a frame (a scan of the code's line table), and the text would be the same.
     Not `StackSummary.extract`, which stats every source file on each call (`linecache.checkcache`).
     """
-    frame = traceback.FrameSummary(filename, lineno, name, lookup_line=False)
-    return redact("".join(traceback.StackSummary.from_list([frame]).format()))
+    key = (id(code), lasti, id(redactor))
+    entry = _TEXTS.get(key)
+    if entry is not None and entry[0] is code and entry[1] is redactor:
+        return entry[2]
+    lineno = where.f_lineno if isinstance(where, FrameType) else where.tb_lineno
+    summary = traceback.FrameSummary(code.co_filename, lineno, code.co_name, lookup_line=False)
+    text = redactor.redact("".join(traceback.StackSummary.from_list([summary]).format()))
+    if len(_TEXTS) >= _TEXTS_SIZE:
+        _TEXTS.clear()
+    _TEXTS[key] = (code, redactor, text)
+    return text
 
 
-def _exception_only(error: BaseException, redact: Redact = _unchanged, text: str | None = None) -> str:
+def _exception_only(error: BaseException, redactor: Redacts = _UNCHANGED, text: str | None = None) -> str:
     """The exception's last line(s), as `traceback.format_exception_only` prints them, redacted;
     `text` is `str(error)` already redacted, when the caller has it.
 
@@ -108,18 +139,18 @@ def _exception_only(error: BaseException, redact: Redact = _unchanged, text: str
     """
     cls = type(error)
     if isinstance(error, SyntaxError) or getattr(error, "__notes__", None) is not None:
-        return redact("".join(traceback.format_exception_only(cls, error)))
+        return redactor.redact("".join(traceback.format_exception_only(cls, error)))
     if text is None:
         try:
-            text = redact(str(error))
+            text = redactor.redact(str(error))
         except Exception:
-            return redact("".join(traceback.format_exception_only(cls, error)))
+            return redactor.redact("".join(traceback.format_exception_only(cls, error)))
     module = cls.__module__
     name = cls.__qualname__ if module in ("__main__", "builtins") else f"{module}.{cls.__qualname__}"
     return f"{name}: {text}\n" if text else f"{name}\n"
 
 
-def _chained_text(error: BaseException, seen: set[int], redact: Redact) -> str:
+def _chained_text(error: BaseException, seen: set[int], redactor: Redacts) -> str:
     """The causes Python prints before the exception ('The above exception was the direct cause…')."""
     if error.__cause__ is not None:
         cause, joint = error.__cause__, _CAUSE
@@ -130,9 +161,9 @@ def _chained_text(error: BaseException, seen: set[int], redact: Redact) -> str:
     if id(cause) in seen:
         return ""
     seen.add(id(cause))
-    frames = "".join(_format(_extract(traceback.walk_tb(cause.__traceback__)), redact))
+    frames = "".join(_traceback_texts(cause.__traceback__, redactor))
     header = _HEADER if cause.__traceback__ is not None else ""
-    return _chained_text(cause, seen, redact) + header + frames + _exception_only(cause, redact) + joint
+    return _chained_text(cause, seen, redactor) + header + frames + _exception_only(cause, redactor) + joint
 
 
 def _fit(frames: list[str], call_site: int, exception_lines: str, budget: int) -> str:

@@ -126,12 +126,31 @@ def _configure_with_a_key_in_the_source() -> None:
 
 
 def test_secrets_in_source_lines_and_messages_are_redacted_also_when_the_frame_text_is_cached() -> None:
-    redact = Redactor().redact
+    redactor = Redactor()
     for _ in range(2):  # the second time, the frame texts come from the cache
         try:
             _configure_with_a_key_in_the_source()
         except ValueError as error:
-            text = full_traceback(error, sys._getframe(), 100_000, redact)
+            text = full_traceback(error, sys._getframe(), 100_000, redactor)
         assert "SECRETinSOURCE" not in text and "SECRETinMESSAGE" not in text
         assert "_configure_with_a_key_in_the_source()" in text, "the source lines are still there"
         assert text.count(REDACTED) == 3  # two in the source line, one in the message
+
+
+def _raise_at(where: str) -> None:
+    if where == "first":
+        raise ValueError("first")
+    raise ValueError("second")
+
+
+def test_cached_frame_texts_keep_each_raising_line_apart() -> None:
+    """Frame texts are cached by code object and instruction: two raises in one function stay two lines."""
+    for where in ("first", "second", "first", "second"):
+        try:
+            _raise_at(where)
+        except ValueError as error:
+            ours = full_traceback(error, sys._getframe(), 100_000)
+            pythons = "".join(traceback.format_exception(error))
+        raising_frame = pythons.rstrip().splitlines()[-3:-1]
+        assert "\n".join(raising_frame) in ours, where
+        assert f'raise ValueError("{where}")' in ours
