@@ -13,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import anthropic
 import anthropic._base_client as base_client
@@ -33,6 +34,16 @@ ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.skipif(
     not ANTHROPIC_SDK_TRACES, reason="this anthropic SDK does not trace its calls"
 )
+
+
+def traced_client(
+    fake: FakeAnthropic, telemetry: Telemetry, max_retries: int = 0, **open_telemetry: Any
+) -> anthropic.Anthropic:
+    """A client whose own tracing goes to the test's tracer provider, with more `open_telemetry` options."""
+    options = {"tracer_provider": telemetry.tracer_provider, **open_telemetry}
+    return anthropic.Anthropic(
+        base_url=fake.base_url, api_key=ANTHROPIC_API_KEY, max_retries=max_retries, open_telemetry=options
+    )
 
 
 def traceparent_of(span: ReadableSpan) -> str:
@@ -69,12 +80,7 @@ def test_each_instrumented_call_is_one_span_whose_context_the_sdk_propagates(
 
 
 def test_sdk_retries_carry_our_trace_context_too(anthropic_fake: FakeAnthropic, telemetry: Telemetry) -> None:
-    client = anthropic.Anthropic(
-        base_url=anthropic_fake.base_url,
-        api_key=ANTHROPIC_API_KEY,
-        max_retries=1,
-        open_telemetry={"tracer_provider": telemetry.tracer_provider},
-    )
+    client = traced_client(anthropic_fake, telemetry, max_retries=1)
     anthropic_fake.reset()
     anthropic_fake.plan("overloaded", "ok")
     client.messages.create(model=MODEL, max_tokens=256, messages=MESSAGES)
@@ -120,12 +126,7 @@ def test_sdk_tracing_off_by_environment_leaves_our_span_and_no_trace_header(
 def test_sdk_propagation_off_sends_no_trace_context(
     anthropic_fake: FakeAnthropic, telemetry: Telemetry
 ) -> None:
-    client = anthropic.Anthropic(
-        base_url=anthropic_fake.base_url,
-        api_key=ANTHROPIC_API_KEY,
-        max_retries=0,
-        open_telemetry={"tracer_provider": telemetry.tracer_provider, "propagation": False},
-    )
+    client = traced_client(anthropic_fake, telemetry, propagation=False)
     anthropic_fake.reset()
     client.messages.create(model=MODEL, max_tokens=256, messages=MESSAGES)
     assert telemetry.span().instrumentation_scope.name == "otel_aitrack"
@@ -135,12 +136,7 @@ def test_sdk_propagation_off_sends_no_trace_context(
 def test_the_conversation_id_given_to_the_sdk_is_on_our_span(
     anthropic_fake: FakeAnthropic, telemetry: Telemetry
 ) -> None:
-    client = anthropic.Anthropic(
-        base_url=anthropic_fake.base_url,
-        api_key=ANTHROPIC_API_KEY,
-        max_retries=0,
-        open_telemetry={"tracer_provider": telemetry.tracer_provider, "conversation_id": "conv_123"},
-    )
+    client = traced_client(anthropic_fake, telemetry, conversation_id="conv_123")
     anthropic_fake.reset()
     client.messages.create(model=MODEL, max_tokens=256, messages=MESSAGES)
     client.beta.messages.count_tokens(model=MODEL, messages=MESSAGES)
@@ -160,12 +156,7 @@ def test_sdk_methods_called_by_a_tool_during_another_providers_call_keep_their_s
     from tests.fakes.google_server import API_KEY as GOOGLE_KEY
     from tests.fakes.google_server import FakeGoogle
 
-    client = anthropic.Anthropic(
-        base_url=anthropic_fake.base_url,
-        api_key=ANTHROPIC_API_KEY,
-        max_retries=0,
-        open_telemetry={"tracer_provider": telemetry.tracer_provider},
-    )
+    client = traced_client(anthropic_fake, telemetry)
 
     def pick_model(ticket_id: int) -> str:
         """Picks a model for a ticket."""

@@ -136,7 +136,7 @@ def test_an_error_object_as_the_first_payload_is_the_streams_failure(
     )
 
 
-def test_an_exception_thrown_into_the_stream_is_an_abort_and_closes_the_sdks_stream(
+def test_an_exception_thrown_into_the_stream_comes_back_out_and_is_an_abort(
     client: genai.Client, google_fake: FakeGoogle, telemetry: Telemetry
 ) -> None:
     google_fake.plan("stream_long")
