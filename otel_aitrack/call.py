@@ -129,7 +129,8 @@ class Call:
             details.category = Category.STREAM_TRUNCATED
         settings = self.runtime.settings
         redactor = self.runtime.redactor
-        text = redactor.redact(exception_text(error))
+        raw = exception_text(error)
+        text = None if raw is None else redactor.redact(raw)  # None: the traceback says str() failed
         message = bound(text or type(error).__name__, settings.message_max_length)
         stack = bound(
             full_traceback(error, call_site, settings.traceback_max_length, redactor, text),

@@ -72,12 +72,12 @@ def full_traceback(
     return chained + _fit(outer + inner, len(outer) - 1, exception_lines, max_length - len(chained))
 
 
-def exception_text(error: BaseException) -> str:
-    """`str(error)`, or "" for an exception whose `__str__` fails (as Python prints it then)."""
+def exception_text(error: BaseException) -> str | None:
+    """`str(error)`, or None for an exception whose `__str__` fails."""
     try:
         return str(error)
     except Exception:
-        return ""
+        return None
 
 
 def _stack_texts(frame: FrameType | None, redactor: Redacts) -> list[str]:

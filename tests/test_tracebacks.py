@@ -154,3 +154,17 @@ def test_cached_frame_texts_keep_each_raising_line_apart() -> None:
         raising_frame = pythons.rstrip().splitlines()[-3:-1]
         assert "\n".join(raising_frame) in ours, where
         assert f'raise ValueError("{where}")' in ours
+
+
+class _Unprintable(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("no text")
+
+
+def test_an_exception_whose_str_fails_reads_as_python_prints_it() -> None:
+    try:
+        raise _Unprintable()
+    except _Unprintable as error:
+        ours = full_traceback(error, sys._getframe(), 100_000)
+        pythons = "".join(traceback.format_exception_only(type(error), error))
+    assert ours.endswith(pythons)
