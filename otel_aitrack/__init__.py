@@ -33,9 +33,10 @@ from opentelemetry.trace import get_tracer
 
 from . import guard, runtime
 from .book import BOOK, PromptStats, reset_stats, stats
-from .config import load_settings
+from .config import check_keywords, load_settings
 from .context import track
-from .instruments import Instruments
+from .instruments import instruments_of
+from .labels import Labels
 from .package import _instruments
 from .patch import patch_all, unpatch_all
 from .providers import compatible
@@ -64,29 +65,42 @@ class AITrackInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     `logger_provider`, and the settings of docs/telemetry.md (`traceback_max_length`,
     `message_max_length`, `content_max_length`, `redact_patterns`, `max_prompt_types`,
     `capture_content`, `provider_names`), which override their `OTEL_AITRACK_*` environment variables.
+    A wrong keyword raises `TypeError` / `ValueError` naming it; a bad environment value is logged and
+    its default used. Setup and teardown are serialized: safe from several threads at once.
     """
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return _instruments
+
+    def instrument(self, **kwargs: Any) -> Any:
+        check_keywords(kwargs)  # also when already instrumented: a setup mistake is always told
+        with runtime.SETUP.lock:
+            return super().instrument(**kwargs)
+
+    def uninstrument(self, **kwargs: Any) -> Any:
+        with runtime.SETUP.lock:
+            return super().uninstrument(**kwargs)
 
     def _instrument(self, **kwargs: Any) -> None:
         settings = load_settings(kwargs)
         BOOK.max_prompt_types = settings.max_prompt_types
         compatible.configure(settings.provider_names)
         meter = get_meter(_SCOPE, __version__, kwargs.get("meter_provider"), schema_url=_SCHEMA_URL)
-        instruments = Instruments(meter, BOOK)
+        instruments = instruments_of(meter, BOOK)
         guard.on_internal_error(instruments.count_internal_error)
         instruments.handoff.on_error(guard.reporter("histogram record"))
+        redactor = Redactor(settings.redact_patterns)
         runtime.activate(
             runtime.Runtime(
                 tracer=get_tracer(_SCOPE, __version__, kwargs.get("tracer_provider"), schema_url=_SCHEMA_URL),
                 instruments=instruments,
                 settings=settings,
-                redactor=Redactor(settings.redact_patterns),
+                redactor=redactor,
                 book=BOOK,
                 exception_logger=get_logger(_SCOPE, __version__, kwargs.get("logger_provider"))
                 if settings.exception_as_log
                 else None,
+                labels=Labels(redactor),
             )
         )
         patch_all()

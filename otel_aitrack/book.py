@@ -2,6 +2,7 @@
 
 One lock guards every update, so totals and consecutive counts are exact under threads and tasks.
 Prompt types beyond the cardinality limit fold into one overflow bucket, here and in the metrics.
+A forked child starts with an empty book and a fresh lock (`forks`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,12 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from . import forks
 from .names import OVERFLOW_PROMPT_TYPE
+
+# Error types whose last failure time is kept per prompt type (`aitrack.last_failure.timestamp`); past
+# it, the error type that failed longest ago is forgotten (its series goes stale, the newest stay).
+MAX_ERROR_TYPES_PER_PROMPT_TYPE = 20
 
 
 @dataclass(frozen=True)
@@ -56,13 +62,26 @@ class Failure:
 class _Figures:
     """The mutable figures behind one prompt type's `PromptStats` (changed under the book's lock)."""
 
-    __slots__ = ("calls", "consecutive", "failed", "last")
+    __slots__ = ("calls", "consecutive", "failed", "last", "last_by_error_type")
 
     def __init__(self) -> None:
         self.calls = 0
         self.failed = 0
         self.consecutive = 0
         self.last: tuple[Failure, float] | None = None  # the failure and its unix time
+        # error type -> unix time it last failed, oldest first (a re-failing type moves to the end)
+        self.last_by_error_type: dict[str, float] = {}
+
+    def failed_now(self, failure: Failure, now: float) -> None:
+        self.calls += 1
+        self.failed += 1
+        self.consecutive += 1
+        self.last = (failure, now)
+        by_type = self.last_by_error_type
+        by_type.pop(failure.error_code, None)
+        by_type[failure.error_code] = now
+        if len(by_type) > MAX_ERROR_TYPES_PER_PROMPT_TYPE:
+            del by_type[next(iter(by_type))]
 
     def stats(self, prompt_type: str) -> PromptStats:
         failure, failed_at = self.last if self.last else (None, None)
@@ -85,6 +104,7 @@ class FailureBook:
         self.max_prompt_types = max_prompt_types
         self._lock = threading.Lock()
         self._figures: dict[str, _Figures] = {}
+        forks.register(self)
 
     def bucket(self, prompt_type: str) -> str:
         """The name a prompt type is counted under: itself, or the overflow bucket past the limit."""
@@ -106,19 +126,35 @@ class FailureBook:
         now = time.time()
         with self._lock:
             key, figures = self._figures_of(prompt_type)
-            figures.calls += 1
-            figures.failed += 1
-            figures.consecutive += 1
-            figures.last = (failure, now)
+            figures.failed_now(failure, now)
             return key
 
     def snapshot(self) -> dict[str, PromptStats]:
         with self._lock:
             return {key: figures.stats(key) for key, figures in self._figures.items()}
 
+    def consecutive_failures(self) -> list[tuple[str, int]]:
+        """(prompt type, failures in a row) of every prompt type seen."""
+        with self._lock:
+            return [(key, figures.consecutive) for key, figures in self._figures.items()]
+
+    def last_failures(self) -> list[tuple[str, str, float]]:
+        """(prompt type, error type, unix time it last failed) of every error type kept."""
+        with self._lock:
+            return [
+                (key, error_type, failed_at)
+                for key, figures in self._figures.items()
+                for error_type, failed_at in figures.last_by_error_type.items()
+            ]
+
     def clear(self) -> None:
         with self._lock:
             self._figures.clear()
+
+    def reset_after_fork(self) -> None:
+        """A forked child counts its own calls only, under a lock no parent thread can be holding."""
+        self._lock = threading.Lock()
+        self._figures = {}
 
     def _figures_of(self, prompt_type: str) -> tuple[str, _Figures]:
         key = self.bucket(prompt_type)

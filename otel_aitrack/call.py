@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import threading
 import time
 from types import FrameType
 from typing import Any
@@ -20,9 +19,11 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from . import names
 from .book import Failure
-from .context import current_tracking
+from .context import Tracking, current_tracking
 from .errors import categorize
 from .genai import output_message_attributes, token_attributes
+from .guard import guard
+from .instruments import SeriesKey
 from .names import Category, StreamOutcome
 from .providers.base import Endpoint, ErrorDetails, Provider, ResponseDetails, StreamError
 from .redaction import bound
@@ -47,30 +48,25 @@ class Call:
         self.runtime = runtime
         self.provider = provider
         self.endpoint = endpoint
-        tracking = current_tracking()
-        self.prompt_type = tracking.prompt_type
-        capture = tracking.capture_content
-        self.capture = runtime.settings.capture_content if capture is None else capture
-        attributes = provider.request_attributes(endpoint, instance, kwargs)
-        self._call_pairs = _pairs(attributes, _METRIC_KEYS)
-        self._server_pairs = _pairs(attributes, _SERVER_KEYS)
-        attributes[names.GEN_AI_PROMPT_NAME] = self.prompt_type
-        if tracking.task is not None:
-            attributes[names.AITRACK_TASK] = tracking.task
-        if tracking.user is not None:
-            attributes[names.USER_ID] = tracking.user
-        if self.capture:
-            attributes.update(self._clean_content(provider.input_messages(endpoint, kwargs)))
-        model = attributes.get(names.GEN_AI_REQUEST_MODEL)
-        name = f"{endpoint.operation} {model}" if model else endpoint.operation
-        self.span = runtime.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
-        self.context_with_span = trace.set_span_in_context(self.span)
+        self._unclaimed = [True]  # popped by the one ending that wins (a list pop: atomic, no lock)
+        self._started = time.perf_counter()
         self.attempts = 0
         self._attempts_this_send = 0
-        self._started = time.perf_counter()
-        self._ended = False
-        self._lock = threading.Lock()
         self._tokens: tuple[object, contextvars.Token[Call | None]] | None = None
+        tracking = current_tracking()
+        self.prompt_type = runtime.labels.prompt_type(tracking.prompt_type)
+        capture = tracking.capture_content
+        self.capture = runtime.settings.capture_content if capture is None else capture
+        attributes = _start_attributes(runtime, provider, endpoint, instance, kwargs)
+        self._call_pairs = _pairs(attributes, _METRIC_KEYS)
+        self._server_pairs = _pairs(attributes, _SERVER_KEYS)
+        with guard("call attribution"):
+            attributes.update(self._attribution(tracking))
+        if self.capture:
+            with guard("captured input"):
+                attributes.update(self._clean_content(provider.input_messages(endpoint, kwargs)))
+        self.span = _start_span(runtime, endpoint, attributes)
+        self.context_with_span = trace.set_span_in_context(self.span)
 
     # --- while the SDK method runs ---------------------------------------------------------------
 
@@ -96,18 +92,25 @@ class Call:
         self.attempts = max(self.attempts, taken)
 
     # --- endings ---------------------------------------------------------------------------------
+    # Each ending is built in layers: the details (attributes, message, traceback, exception event) are
+    # each made under their own guard, and whatever of them fails, the ending itself (status, error.type,
+    # the failure book, the metrics, the span's end) still happens, each step under its own guard too.
 
     def succeeded(self, details: ResponseDetails, outcome: str | None = None) -> None:
         if not self._claim_end():
             return
         span = self.span
-        span.set_attributes({**details.attributes, **token_attributes(details.tokens)})
+        with guard("response attributes"):
+            span.set_attributes({**details.attributes, **token_attributes(details.tokens)})
         if self.capture and details.output_messages:
-            span.set_attributes(self._clean_content(output_message_attributes(details.output_messages)))
-        self._set_common(outcome)
-        key = self.runtime.book.record_success(self.prompt_type)
-        self._record_metrics(key, None, details)
-        span.end()
+            with guard("captured output"):
+                span.set_attributes(self._clean_content(output_message_attributes(details.output_messages)))
+        with guard("call attributes"):
+            self._set_common(outcome)
+        key = self.prompt_type
+        with guard("success count"):
+            key = self.runtime.book.record_success(self.prompt_type)
+        self._end(key, None, None, details)
 
     def failed(
         self,
@@ -122,64 +125,99 @@ class Call:
             return
         if not self._claim_end():
             return
-        if response is not None:
-            self.span.set_attributes(response.attributes)
-        details = self.provider.error_details(error)
-        if outcome == StreamOutcome.TRUNCATED:
-            details.category = Category.STREAM_TRUNCATED
-        settings = self.runtime.settings
-        redactor = self.runtime.redactor
-        raw = exception_text(error)
-        text = None if raw is None else redactor.redact(raw)  # None: the traceback says str() failed
-        message = bound(text or type(error).__name__, settings.message_max_length)
-        stack = bound(
-            full_traceback(error, call_site, settings.traceback_max_length, redactor, text),
-            settings.traceback_max_length,
-        )
-        self._emit_exception(type(error), message, stack)
-        self._record_failure(type(error).__name__, message, stack, details, outcome, response)
+        error_type = type(error).__name__
+        ending = _Failure(error_type, error_type)  # what is left when every detail fails: the class name
+        try:
+            if response is not None:
+                with guard("stream attributes"):
+                    self.span.set_attributes(response.attributes)
+            with guard("error details"):
+                ending.details = self._error_details(error, error_type, outcome)
+            text = None
+            with guard("error message"):
+                text, ending.message = self._message(error)
+            with guard("error traceback"):
+                limit = self.runtime.settings.traceback_max_length
+                ending.stack = full_traceback(error, call_site, limit, self.runtime.redactor, text)
+            with guard("exception event"):
+                self._emit_exception(type(error), ending.message, ending.stack)
+        finally:
+            self._end_failed(ending, outcome, response)
 
     def stream_error(self, error: StreamError, details: ResponseDetails) -> None:
         """A failure carried by a stream event (no exception was raised)."""
         if not self._claim_end():
             return
-        self.span.set_attributes(details.attributes)
-        message = self.runtime.redactor.clean(error.message, self.runtime.settings.message_max_length)
-        status = details.attributes.get(names.HTTP_RESPONSE_STATUS_CODE)
-        category = categorize(error.error_type, None, error.provider_code)
-        error_details = ErrorDetails(status, error.provider_code, None, category)
-        self._record_failure(error.error_type, message, None, error_details, StreamOutcome.ERROR, details)
+        ending = _Failure(error.error_type, error.error_type)
+        try:
+            with guard("stream attributes"):
+                self.span.set_attributes(details.attributes)
+            with guard("error message"):
+                ending.message = self.runtime.redactor.clean(
+                    error.message, self.runtime.settings.message_max_length
+                )
+            with guard("error details"):
+                status = details.attributes.get(names.HTTP_RESPONSE_STATUS_CODE)
+                category = categorize(error.error_type, None, error.provider_code)
+                ending.details = ErrorDetails(status, error.provider_code, None, category)
+        finally:
+            self._end_failed(ending, StreamOutcome.ERROR, details)
 
     def truncated(self, details: ResponseDetails) -> None:
         """A stream that ended without its terminal marker."""
         if not self._claim_end():
             return
-        self.span.set_attributes(details.attributes)
-        error_details = ErrorDetails(
-            details.attributes.get(names.HTTP_RESPONSE_STATUS_CODE), None, None, Category.STREAM_TRUNCATED
-        )
-        message = "The stream ended without its end marker (no finish reason / completion event)."
-        self._record_failure(
-            names.STREAM_TRUNCATED_ERROR_TYPE, message, None, error_details, StreamOutcome.TRUNCATED, details
-        )
+        ending = _Failure(names.STREAM_TRUNCATED_ERROR_TYPE, _TRUNCATED_MESSAGE)
+        ending.details.category = Category.STREAM_TRUNCATED
+        try:
+            with guard("stream attributes"):
+                self.span.set_attributes(details.attributes)
+                ending.details.status_code = details.attributes.get(names.HTTP_RESPONSE_STATUS_CODE)
+        finally:
+            self._end_failed(ending, StreamOutcome.TRUNCATED, details)
 
     def cancelled(self, outcome: str | None = None) -> None:
         """Interrupted by the application (Ctrl-C, task cancellation): ended, never counted."""
         if not self._claim_end():
             return
-        self.span.set_attribute(names.AITRACK_CALL_CANCELLED, True)
-        if outcome:
-            self.span.set_attribute(names.AITRACK_STREAM_OUTCOME, outcome)
-        self.span.end()
+        with guard("cancelled attributes"):
+            self.span.set_attribute(names.AITRACK_CALL_CANCELLED, True)
+            if outcome:
+                self.span.set_attribute(names.AITRACK_STREAM_OUTCOME, outcome)
+        with guard("span end"):
+            self.span.end()
 
     # --- helpers ---------------------------------------------------------------------------------
 
     def _claim_end(self) -> bool:
-        with self._lock:
-            if self._ended:
-                return False
-            self._ended = True
-            return True
+        try:
+            self._unclaimed.pop()
+        except IndexError:
+            return False
+        return True
+
+    def _attribution(self, tracking: Tracking) -> dict[str, Any]:
+        labels = self.runtime.labels
+        attributes: dict[str, Any] = {names.GEN_AI_PROMPT_NAME: self.prompt_type}
+        if tracking.task is not None:
+            attributes[names.AITRACK_TASK] = labels.task(tracking.task)
+        if tracking.user is not None:
+            attributes[names.USER_ID] = labels.user(tracking.user)
+        return attributes
+
+    def _error_details(self, error: BaseException, error_type: str, outcome: str | None) -> ErrorDetails:
+        details = self.provider.error_details(error)
+        if outcome == StreamOutcome.TRUNCATED:
+            details.category = Category.STREAM_TRUNCATED
+        return details
+
+    def _message(self, error: BaseException) -> tuple[str | None, str]:
+        """The exception's text redacted (None when `str()` fails: the traceback says so), and the
+        message: that text bounded, or the class name when there is none."""
+        settings = self.runtime.settings
+        raw = exception_text(error)
+        text = None if raw is None else self.runtime.redactor.redact(raw)
+        return text, bound(text or type(error).__name__, settings.message_max_length)
 
     def _set_common(self, outcome: str | None) -> None:
         if self.attempts:
@@ -187,39 +225,49 @@ class Call:
         if outcome:
             self.span.set_attribute(names.AITRACK_STREAM_OUTCOME, outcome)
 
-    def _record_failure(
-        self,
-        error_type: str,
-        message: str,
-        stack: str | None,
-        details: ErrorDetails,
-        outcome: str | None,
-        response: ResponseDetails | None = None,
-    ) -> None:
+    def _end_failed(self, ending: _Failure, outcome: str | None, response: ResponseDetails | None) -> None:
+        """What a failed call always gets, whatever else failed: status ERROR and error.type, its count
+        in the failure book and the metrics, and the end of its span."""
         span = self.span
-        span.set_attributes(_failure_attributes(error_type, message, stack, details))
-        span.set_status(Status(StatusCode.ERROR, f"{error_type}: {message}"))
-        self._set_common(outcome)
-        key = self.runtime.book.record_failure(self.prompt_type, Failure(error_type, message, stack))
-        self._record_metrics(key, error_type, response)
-        span.end()
+        with guard("failure status"):
+            span.set_attribute(names.ERROR_TYPE, ending.error_type)
+            span.set_status(Status(StatusCode.ERROR, f"{ending.error_type}: {ending.message}"))
+        with guard("failure attributes"):
+            span.set_attributes(_failure_attributes(ending))
+            self._set_common(outcome)
+        key = self.prompt_type
+        with guard("failure count"):
+            failure = Failure(ending.error_type, ending.message, ending.stack)
+            key = self.runtime.book.record_failure(self.prompt_type, failure)
+        category = ending.details.category or Category.OTHER
+        self._end(key, ending.error_type, category, response)
 
-    def _record_metrics(self, key: str, error_type: str | None, details: ResponseDetails | None) -> None:
+    def _end(
+        self, key: str, error_type: str | None, category: str | None, details: ResponseDetails | None
+    ) -> None:
+        with guard("call metrics"):
+            self._record_metrics(key, error_type, category, details)
+        with guard("span end"):
+            self.span.end()
+
+    def _record_metrics(
+        self, key: str, error_type: str | None, category: str | None, details: ResponseDetails | None
+    ) -> None:
         seconds = time.perf_counter() - self._started
         model, tokens = None, _NO_TOKENS
         if details is not None:
             model, tokens = details.attributes.get(names.GEN_AI_RESPONSE_MODEL), details.tokens
-        instruments = self.runtime.instruments
-        series = (key, self._call_pairs, self._server_pairs, model, error_type)
-        instruments.record_call(series, seconds, tokens, self.context_with_span)
+        series = SeriesKey(key, self._call_pairs, self._server_pairs, model, error_type, category)
+        self.runtime.instruments.record_call(series, seconds, tokens, self.context_with_span)
 
-    def _emit_exception(self, error_class: type[BaseException], message: str, stack: str) -> None:
+    def _emit_exception(self, error_class: type[BaseException], message: str, stack: str | None) -> None:
         """The exception the semantic-convention way, redacted: never the raw exception object."""
         attributes = {
             names.EXCEPTION_TYPE: _qualified_name(error_class),
             names.EXCEPTION_MESSAGE: message,
-            names.EXCEPTION_STACKTRACE: stack,
         }
+        if stack is not None:
+            attributes[names.EXCEPTION_STACKTRACE] = stack
         if self.runtime.settings.exception_as_span_event:
             self.span.add_event(names.EXCEPTION_EVENT, {**attributes, "exception.escaped": True})
         logger = self.runtime.exception_logger
@@ -239,20 +287,56 @@ class Call:
         return {key: clean(value, limit) for key, value in attributes.items()}
 
 
+_TRUNCATED_MESSAGE = "The stream ended without its end marker (no finish reason / completion event)."
+
+
+class _Failure:
+    """What the ending of a failed call is made of; the details are filled in as far as they can be."""
+
+    __slots__ = ("details", "error_type", "message", "stack")
+
+    def __init__(self, error_type: str, message: str) -> None:
+        self.error_type = error_type
+        self.message = message  # redacted and bounded; the class name until the real one is made
+        self.stack: str | None = None
+        self.details = ErrorDetails()
+
+
+def _start_attributes(
+    runtime: Runtime, provider: Provider, endpoint: Endpoint, instance: Any, kwargs: dict[str, Any]
+) -> dict[str, Any]:
+    """The request's attributes, the model name redacted (a key passed as the model must not leave);
+    the operation and the provider's name alone when they cannot be read."""
+    with guard("request attributes"):
+        attributes = provider.request_attributes(endpoint, instance, kwargs)
+        model = attributes.pop(names.GEN_AI_REQUEST_MODEL, None)
+        if isinstance(model, str):
+            attributes[names.GEN_AI_REQUEST_MODEL] = runtime.labels.model(model)
+        return attributes
+    return {names.GEN_AI_OPERATION_NAME: endpoint.operation, names.GEN_AI_PROVIDER_NAME: provider.name}
+
+
+def _start_span(runtime: Runtime, endpoint: Endpoint, attributes: dict[str, Any]) -> trace.Span:
+    """The call's span; a non-recording one if the tracer fails, so that the call is still counted."""
+    with guard("span start"):
+        model = attributes.get(names.GEN_AI_REQUEST_MODEL)
+        name = f"{endpoint.operation} {model}" if model else endpoint.operation
+        return runtime.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
+    return trace.INVALID_SPAN
+
+
 def _pairs(attributes: dict[str, Any], keys: tuple[str, ...]) -> tuple[tuple[str, Any], ...]:
     return tuple([(key, attributes[key]) for key in keys if key in attributes])
 
 
-def _failure_attributes(
-    error_type: str, message: str, stack: str | None, details: ErrorDetails
-) -> dict[str, Any]:
+def _failure_attributes(ending: _Failure) -> dict[str, Any]:
+    details = ending.details
     attributes: dict[str, Any] = {
-        names.ERROR_TYPE: error_type,
-        names.AITRACK_ERROR_MESSAGE: message,
+        names.AITRACK_ERROR_MESSAGE: ending.message,
         names.AITRACK_ERROR_CATEGORY: details.category or Category.OTHER,
     }
-    if stack is not None:
-        attributes[names.AITRACK_ERROR_TRACEBACK] = stack
+    if ending.stack is not None:
+        attributes[names.AITRACK_ERROR_TRACEBACK] = ending.stack
     if details.status_code is not None:
         attributes[names.HTTP_RESPONSE_STATUS_CODE] = details.status_code
     if details.provider_code:

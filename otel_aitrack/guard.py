@@ -46,6 +46,26 @@ def reporter(where: str) -> Callable[[Exception], None]:
     return lambda error: report(error, where)
 
 
+class guard:
+    """`with guard("where"): ...`: an internal error in the block is reported and the block is left; the
+    code after the block runs. The steps of a call's ending each run under one, so that whatever detail
+    fails to build, the others (and the ending itself) still happen."""
+
+    __slots__ = ("where",)
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: object) -> bool:
+        if not isinstance(error, Exception):  # no error, or the application's own interruption
+            return False
+        report(error, self.where)
+        return True
+
+
 def guarded(where: str, default: T, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Run an instrumentation step; on an internal error report it and return `default`."""
     try:

@@ -10,14 +10,14 @@ still point at the call's trace.
 
 from __future__ import annotations
 
-import os
 import threading
-import weakref
 from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 from opentelemetry.context import Context
+
+from . import forks
 
 # (record, value, attributes, context): `record` is a histogram's bound `record` method.
 Entry = tuple[Callable[..., None], float, dict[str, Any], Context | None]
@@ -37,6 +37,7 @@ class Handoff:
         self._thread: threading.Thread | None = None
         self._closed = False
         self._on_error: Callable[[Exception], None] = lambda error: None
+        forks.register(self)
 
     def on_error(self, report: Callable[[Exception], None]) -> None:
         """What to do with an error the SDK raises while recording (the thread must not die of it)."""
@@ -66,14 +67,22 @@ class Handoff:
         self._wake.set()
         self.drain()
 
+    def reopen(self) -> None:
+        """Take measurements again after `close()`; the thread starts anew when needed."""
+        self._closed = False
+
     def _wake_thread(self) -> None:
-        if self._thread is None and not self._closed:
+        if not self._closed and not self._thread_alive():
             self._start_thread()
         self._wake.set()
 
+    def _thread_alive(self) -> bool:
+        # A thread that saw `close()` ends; a later `reopen()` then needs a new one.
+        return self._thread is not None and self._thread.is_alive()
+
     def _start_thread(self) -> None:
         with self._drain_lock:
-            if self._thread is not None:
+            if self._thread_alive():
                 return
             self._thread = threading.Thread(target=self._run, name="otel-aitrack-handoff", daemon=True)
             self._thread.start()
@@ -87,7 +96,7 @@ class Handoff:
             except Exception:  # already reported by `on_error` (which re-raises in strict mode)
                 continue
 
-    def _after_fork_in_child(self) -> None:
+    def reset_after_fork(self) -> None:
         """A forked child has no thread, and the parent records what was pending before the fork."""
         self._pending = deque()
         self._drain_lock = threading.Lock()
@@ -95,19 +104,5 @@ class Handoff:
         self._thread = None
 
 
-_LIVE: weakref.WeakSet[Handoff] = weakref.WeakSet()
-
-
 def new_handoff() -> Handoff:
-    handoff = Handoff()
-    _LIVE.add(handoff)
-    return handoff
-
-
-def _after_fork_in_child() -> None:
-    for handoff in list(_LIVE):
-        handoff._after_fork_in_child()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+    return Handoff()

@@ -1,21 +1,39 @@
-"""The metric instruments, created once per `instrument()` from the meter provider given to it."""
+"""The metric instruments, created once per meter from the meter provider given to `instrument()`.
+
+An SDK meter hands back the instruments it already has when asked again for the same names (and keeps
+their first callbacks), so the instruments of one meter are made once and reused by every later
+`instrument()` on it: counting goes on across `uninstrument()` / `instrument()`.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import threading
+import weakref
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 from opentelemetry.context import Context
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
-from . import names
+from . import forks, names
 from .book import FailureBook
 from .handoff import new_handoff
 
 Pairs = tuple[tuple[str, Any], ...]  # attribute (name, value) pairs, hashable
-# (prompt type, call pairs, server pairs, response model, error type): see `Instruments.record_call`.
-SeriesKey = tuple[str, Pairs, Pairs, "str | None", "str | None"]
+
+
+class SeriesKey(NamedTuple):
+    """One combination of metric attributes of a finished call (see `Instruments.record_call`)."""
+
+    prompt_type: str  # the failure book's bucket: the prompt type, or the overflow bucket
+    call_pairs: Pairs  # provider, operation, request model: on every instrument
+    server_pairs: Pairs  # server address and port: on the histograms only
+    response_model: str | None  # on the histograms only
+    error_type: str | None  # failures only
+    category: str | None = None  # failures only, on `aitrack.calls` only (aitrack.error.category)
+
+
 _TOKEN_TYPES = ("input", "output")  # gen_ai.token.type
 # Bucket advice from the GenAI semantic conventions.
 DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
@@ -31,13 +49,15 @@ class Series:
     __slots__ = ("attributes", "by_token_type", "calls", "counter_key", "detailed")
 
     def __init__(self, key: SeriesKey) -> None:
-        prompt_type, call_pairs, server_pairs, response_model, error_type = key
-        attributes: dict[str, Any] = {names.GEN_AI_PROMPT_NAME: prompt_type, **dict(call_pairs)}
-        if error_type is not None:
-            attributes[names.ERROR_TYPE] = error_type
-        detailed = {**attributes, **dict(server_pairs)}
-        if response_model:
-            detailed[names.GEN_AI_RESPONSE_MODEL] = response_model
+        common: dict[str, Any] = {names.GEN_AI_PROMPT_NAME: key.prompt_type, **dict(key.call_pairs)}
+        if key.error_type is not None:
+            common[names.ERROR_TYPE] = key.error_type
+        detailed = {**common, **dict(key.server_pairs)}
+        if key.response_model:
+            detailed[names.GEN_AI_RESPONSE_MODEL] = key.response_model
+        attributes = dict(common)
+        if key.error_type is not None:
+            attributes[names.AITRACK_ERROR_CATEGORY] = key.category or names.Category.OTHER
         self.calls = 0
         self.attributes = attributes  # aitrack.calls
         self.counter_key = tuple(attributes.items())
@@ -59,6 +79,7 @@ class Instruments:
         self.handoff = new_handoff()
         self._lock = threading.Lock()
         self._series: dict[SeriesKey, Series] = {}
+        forks.register(self)
         meter.create_observable_counter(
             names.METRIC_CALLS,
             callbacks=[self._observe_calls],
@@ -92,7 +113,7 @@ class Instruments:
             names.METRIC_LAST_FAILURE_TIMESTAMP,
             callbacks=[self._observe_last_failure],
             unit="s",
-            description="Unix time of the last failed call per prompt type.",
+            description="Unix time of the last failed call per prompt type and error type.",
         )
 
     def count_internal_error(self, error: BaseException) -> None:
@@ -101,6 +122,15 @@ class Instruments:
     def close(self) -> None:
         """Record what is still pending (`uninstrument()`)."""
         self.handoff.close()
+
+    def reopen(self) -> None:
+        """In use again after `close()` (a later `instrument()` on the same meter)."""
+        self.handoff.reopen()
+
+    def reset_after_fork(self) -> None:
+        """A forked child starts its counts from zero, under a lock no parent thread can be holding."""
+        self._lock = threading.Lock()
+        self._series = {}
 
     def record_call(
         self, key: SeriesKey, seconds: float, tokens: dict[str, int], span_context: Context | None = None
@@ -133,10 +163,29 @@ class Instruments:
             yield Observation(count, attributes)
 
     def _observe_consecutive(self, options: CallbackOptions) -> Iterable[Observation]:
-        for prompt_type, stats in self.book.snapshot().items():
-            yield Observation(stats.consecutive_failures, {names.GEN_AI_PROMPT_NAME: prompt_type})
+        for prompt_type, consecutive in self.book.consecutive_failures():
+            yield Observation(consecutive, {names.GEN_AI_PROMPT_NAME: prompt_type})
 
     def _observe_last_failure(self, options: CallbackOptions) -> Iterable[Observation]:
-        for prompt_type, stats in self.book.snapshot().items():
-            if stats.last_failure_timestamp is not None:
-                yield Observation(stats.last_failure_timestamp, {names.GEN_AI_PROMPT_NAME: prompt_type})
+        for prompt_type, error_type, failed_at in self.book.last_failures():
+            attributes = {names.GEN_AI_PROMPT_NAME: prompt_type, names.ERROR_TYPE: error_type}
+            yield Observation(failed_at, attributes)
+
+
+# The instruments of each meter (held weakly): made once, reused by every `instrument()` on that meter.
+_BY_METER: weakref.WeakKeyDictionary[Meter, Instruments] = weakref.WeakKeyDictionary()
+
+
+def instruments_of(meter: Meter, book: FailureBook) -> Instruments:
+    """The instruments of `meter`: made on its first use, reopened on every later one."""
+    try:
+        existing = _BY_METER.get(meter)
+    except TypeError:  # a meter that cannot be weakly referenced: made anew each time
+        existing = None
+    if existing is not None and existing.book is book:
+        existing.reopen()
+        return existing
+    instruments = Instruments(meter, book)
+    with contextlib.suppress(TypeError):
+        _BY_METER[meter] = instruments
+    return instruments

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 from opentelemetry._logs import Logger
 from opentelemetry.trace import Tracer
 
+from . import forks
 from .book import FailureBook
 from .config import Settings
 from .instruments import Instruments
+from .labels import Labels
 from .redaction import Redactor
 
 
@@ -21,6 +24,7 @@ class Runtime:
     redactor: Redactor
     book: FailureBook
     exception_logger: Logger | None
+    labels: Labels
 
 
 _ACTIVE: list[Runtime] = []
@@ -36,3 +40,18 @@ def deactivate() -> None:
 
 def active() -> Runtime | None:
     return _ACTIVE[0] if _ACTIVE else None
+
+
+class _Setup:
+    """Serializes `instrument()` and `uninstrument()`: two threads setting up at once would wrap the
+    SDK twice. Re-entrant (an instrumentor may be set up from inside another's setup)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        forks.register(self)
+
+    def reset_after_fork(self) -> None:
+        self.lock = threading.RLock()
+
+
+SETUP = _Setup()

@@ -189,7 +189,8 @@ def _sdk_delegates(outer: Call, provider: Provider) -> bool:
 
 def _fail(call: Call, error: BaseException) -> None:
     guarded("call leave", None, call.leave)
-    guarded("call failure", None, call.failed, error, caller_frame())
+    call_site = guarded("call site", None, caller_frame)
+    guarded("call failure", None, call.failed, error, call_site)
 
 
 def _finish(call: Call, result: Any) -> Any:

@@ -8,6 +8,7 @@ from datetime import timezone
 
 import anthropic
 import openai
+import pytest
 
 import otel_aitrack
 from otel_aitrack import names
@@ -60,8 +61,12 @@ def test_consecutive_failures_run_across_providers_and_reset_on_either_ones_succ
     assert stats.last_error_code == "OverloadedError", "the last failure is kept after the success"
     assert stats.last_failed_at is not None and stats.last_failed_at.tzinfo is timezone.utc
     assert telemetry.value(names.METRIC_CONSECUTIVE_FAILURES, gen_ai__prompt__name="summarize_ticket") == 0
-    gauge = telemetry.value(names.METRIC_LAST_FAILURE_TIMESTAMP, gen_ai__prompt__name="summarize_ticket")
-    assert gauge == stats.last_failed_at.timestamp()
+    last = {
+        point.attributes[names.ERROR_TYPE]: point.value
+        for point in telemetry.points(names.METRIC_LAST_FAILURE_TIMESTAMP)
+    }
+    assert last["OverloadedError"] == pytest.approx(stats.last_failed_at.timestamp(), abs=1e-5)
+    assert last["NotFoundError"] < last["InternalServerError"] < last["OverloadedError"]
 
 
 def test_the_calls_counter_splits_one_prompt_type_by_provider_and_error_type(

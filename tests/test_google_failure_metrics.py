@@ -92,8 +92,12 @@ def test_consecutive_failures_run_across_providers_and_reset_on_any_ones_success
     assert stats.last_error_code == "ServerError", "the last failure is kept after the success"
     assert stats.last_failed_at is not None and stats.last_failed_at.tzinfo is timezone.utc
     assert telemetry.value(names.METRIC_CONSECUTIVE_FAILURES, gen_ai__prompt__name="summarize_ticket") == 0
-    gauge = telemetry.value(names.METRIC_LAST_FAILURE_TIMESTAMP, gen_ai__prompt__name="summarize_ticket")
-    assert gauge == stats.last_failed_at.timestamp()
+    gauge = telemetry.value(
+        names.METRIC_LAST_FAILURE_TIMESTAMP,
+        gen_ai__prompt__name="summarize_ticket",
+        error__type="ServerError",
+    )
+    assert gauge == pytest.approx(stats.last_failed_at.timestamp(), abs=1e-5)
 
 
 def test_the_calls_counter_splits_one_prompt_type_by_provider_and_error_type(
