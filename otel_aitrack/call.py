@@ -299,7 +299,8 @@ class _Failure:
         self.error_type = error_type
         self.message = message  # redacted and bounded; the class name until the real one is made
         self.stack: str | None = None
-        self.details = ErrorDetails()
+        # Until the provider's reading is made: what the class name alone tells (APITimeoutError: timeout).
+        self.details = ErrorDetails(category=categorize(error_type, None, None))
 
 
 def _start_attributes(

@@ -7,7 +7,8 @@ that looks like a secret) and bounded once per distinct value, then cached.
 
 from __future__ import annotations
 
-from .redaction import Redactor
+from .guard import guard
+from .redaction import REDACTED, Redactor
 
 # The longest each may be, in characters (docs/telemetry.md, "Attribution"); longer ones are cut.
 PROMPT_TYPE_MAX_LENGTH = 128
@@ -43,7 +44,9 @@ class Labels:
         cached = self._cache.get(key)
         if cached is not None:
             return cached
-        clean = label_text(self._redactor, value, limit)
+        clean = REDACTED  # a text that could not be checked for secrets is not exported
+        with guard("label redaction"):
+            clean = label_text(self._redactor, value, limit)
         if len(value) <= 4 * limit:  # an over-long value is not kept alive by the cache
             if len(self._cache) >= _CACHE_SIZE:
                 self._cache.clear()

@@ -57,19 +57,25 @@ def full_traceback(
     redactor: Redacts = _UNCHANGED,
     text: str | None = None,
 ) -> str:
-    """The uncaught-style traceback of `error`, chained causes included, redacted, bounded to `max_length`.
+    """The uncaught-style traceback of `error`, chained causes included, redacted, at most `max_length`
+    characters long, cut only at whole frames (and whole chained exceptions).
 
     The redactor is applied to each part, not to the whole: a frame's text (file, line, function,
     source line) is redacted once and cached, so a failure only redacts the exception's own text, or
     passes it in already redacted (`text`, `redactor.redact(exception_text(error))`).
     Frames are taken without column positions: Python 3.11+ would parse each frame's source line to
     draw `^^^^` markers, which costs about 100 us a frame on every failure.
+    The chain of causes is walked, never recursed into: a `__cause__` chain thousands deep costs its
+    length, and at most `MAX_CHAINED` of them are printed.
     """
     outer = _stack_texts(call_site, redactor)
     inner = _traceback_texts(error.__traceback__, redactor, skip_ours=True)
-    chained = bound(_chained_text(error, {id(error)}, redactor), max_length // 4)
     exception_lines = bound(_exception_only(error, redactor, text), max_length // 4)
-    return chained + _fit(outer + inner, len(outer) - 1, exception_lines, max_length - len(chained))
+    chained = _chained_text(error, redactor, max_length // 4)
+    main = _fit(outer + inner, len(outer) - 1, exception_lines, max_length - len(chained))
+    full = chained + main
+    # By construction never longer; the cut is the last resort should a part ever misjudge its length.
+    return full if len(full) <= max_length else bound(full, max_length)
 
 
 def exception_text(error: BaseException) -> str | None:
@@ -150,24 +156,74 @@ def _exception_only(error: BaseException, redactor: Redacts = _UNCHANGED, text: 
     return f"{name}: {text}\n" if text else f"{name}\n"
 
 
-def _chained_text(error: BaseException, seen: set[int], redactor: Redacts) -> str:
-    """The causes Python prints before the exception ('The above exception was the direct cause…')."""
-    if error.__cause__ is not None:
-        cause, joint = error.__cause__, _CAUSE
-    elif error.__context__ is not None and not error.__suppress_context__:
-        cause, joint = error.__context__, _CONTEXT
-    else:
-        return ""
-    if id(cause) in seen:
-        return ""
-    seen.add(id(cause))
-    frames = "".join(_traceback_texts(cause.__traceback__, redactor))
-    header = _HEADER if cause.__traceback__ is not None else ""
-    return _chained_text(cause, seen, redactor) + header + frames + _exception_only(cause, redactor) + joint
+# The most chained exceptions (causes and contexts) a traceback prints; older ones are counted.
+MAX_CHAINED = 16
+
+
+def _chain(error: BaseException) -> tuple[list[tuple[BaseException, str]], int]:
+    """The exceptions chained before `error`, nearest first, each with the line Python prints after it
+    ('The above exception was the direct cause…'); and how many more there were past `MAX_CHAINED`."""
+    chain: list[tuple[BaseException, str]] = []
+    seen = {id(error)}
+    beyond = 0
+    current = error
+    while True:
+        if current.__cause__ is not None:
+            cause, joint = current.__cause__, _CAUSE
+        elif current.__context__ is not None and not current.__suppress_context__:
+            cause, joint = current.__context__, _CONTEXT
+        else:
+            break
+        if id(cause) in seen:
+            break
+        seen.add(id(cause))
+        if len(chain) < MAX_CHAINED:
+            chain.append((cause, joint))
+        else:
+            beyond += 1
+        current = cause
+    return chain, beyond
+
+
+def _chained_text(error: BaseException, redactor: Redacts, budget: int) -> str:
+    """The causes Python prints before the exception, oldest first, within `budget` characters.
+
+    The nearest causes matter most: they are fitted first, each cut at whole frames; the older ones that
+    no longer fit are left out and counted.
+    """
+    chain, omitted = _chain(error)
+    texts: list[str] = []
+    left = budget - len(_omitted_chained(len(chain) + omitted))  # room for the marker, whatever it says
+    for cause, joint in chain:
+        text = _cause_text(cause, joint, redactor, left)
+        if text is None:
+            omitted += len(chain) - len(texts)
+            break
+        texts.append(text)
+        left -= len(text)
+    marker = _omitted_chained(omitted) if omitted else ""
+    return marker + "".join(reversed(texts))
+
+
+def _cause_text(cause: BaseException, joint: str, redactor: Redacts, budget: int) -> str | None:
+    """One chained exception as Python prints it, cut at whole frames to `budget`; None if it cannot fit."""
+    lines = bound(_exception_only(cause, redactor), max(budget // 2, 1))
+    frames = _traceback_texts(cause.__traceback__, redactor)
+    if cause.__traceback__ is None:
+        text = lines + joint
+        return text if len(text) <= budget else None
+    text = _fit(frames, 0, lines, budget - len(joint)) + joint
+    return text if len(text) <= budget else None
+
+
+def _omitted_chained(count: int) -> str:
+    plural = "s" if count != 1 else ""
+    return f"[... {count} earlier chained exception{plural} omitted by otel-aitrack ...]\n\n"
 
 
 def _fit(frames: list[str], call_site: int, exception_lines: str, budget: int) -> str:
-    """Header + frames + exception lines, dropping frames far from the call site and raiser first."""
+    """Header + frames + exception lines in at most `budget` characters (when the header and the
+    exception lines fit at all), dropping whole frames far from the call site and the raiser first."""
     full = _HEADER + "".join(frames) + exception_lines
     if len(full) <= budget or not frames:
         return full
@@ -189,22 +245,25 @@ def _fit(frames: list[str], call_site: int, exception_lines: str, budget: int) -
 
 
 def _frames_within(frames: list[str], call_site: int, budget: int) -> set[int]:
-    """Indices of frames to keep: raiser and call site first, then outward from each in turn."""
+    """Indices of frames to keep: the raiser and the call site first, then outward from each in turn,
+    each side only while its next frame fits. The kept frames are two unbroken runs (up to the call
+    site, and up to the raiser), so at most three omission markers are needed: their room is kept."""
     last = len(frames) - 1
-    order = [last, max(call_site, 0)]
-    up_from_site, up_from_raiser = call_site - 1, last - 1
-    while up_from_site >= 0 or up_from_raiser > call_site:
-        if up_from_raiser > call_site:
-            order.append(up_from_raiser)
-            up_from_raiser -= 1
-        if up_from_site >= 0:
-            order.append(up_from_site)
-            up_from_site -= 1
+    site = min(max(call_site, 0), last)
+    budget -= len(_omitted(len(frames))) * 3
     keep: set[int] = set()
-    reserve = len(_omitted(len(frames))) * 3
-    for index in order:
-        cost = len(frames[index])
-        if index not in keep and (budget - cost - reserve >= 0 or len(keep) < 2):
+    # Each side: the indices it would add, nearest first; the raiser's side stops above the call site.
+    sides = [iter(range(last, site, -1)), iter(range(site, -1, -1))]
+    while sides:
+        for side in list(sides):
+            index = next(side, None)
+            if index is None or index in keep:
+                sides.remove(side)
+                continue
+            cost = len(frames[index])
+            if cost > budget:
+                sides.remove(side)
+                continue
             keep.add(index)
             budget -= cost
     return keep

@@ -13,8 +13,8 @@ from typing import Any
 from opentelemetry import trace
 
 from .call import CURRENT_CALL, Call
-from .guard import guarded
-from .providers.base import Endpoint, Provider
+from .guard import guard, guarded
+from .providers.base import Endpoint, Provider, ResponseDetails
 from .runtime import active
 from .streams import StreamFollower, follow
 from .tracebacks import caller_frame
@@ -199,12 +199,22 @@ def _finish(call: Call, result: Any) -> Any:
 
 
 def _succeed(call: Call, result: Any) -> Any:
-    """Ends the call or follows its stream; returns what the user gets (the result, or its reader)."""
+    """Ends the call or follows its stream; returns what the user gets (the result, or its reader).
+
+    Whatever of this fails, the call still ends (as a success: the SDK returned), with fewer details.
+    """
     provider, endpoint = call.provider, call.endpoint
-    if provider.is_stream(result):
-        state = provider.stream_state(endpoint, result, call.capture)
-        followed = follow(result, StreamFollower(call, state))
-        if followed is not None:
-            return followed
-    call.succeeded(provider.response_details(endpoint, result, call.capture))
+    with guard("stream follow"):
+        if provider.is_stream(result):
+            state = provider.stream_state(endpoint, result, call.capture)
+            followed = follow(result, StreamFollower(call, state))
+            if followed is not None:
+                return followed
+    details = _NO_DETAILS
+    with guard("response details"):
+        details = provider.response_details(endpoint, result, call.capture)
+    call.succeeded(details)
     return result
+
+
+_NO_DETAILS = ResponseDetails()

@@ -14,7 +14,7 @@ from ..errors import categorize
 from ..genai import assistant_message, text_part, to_json
 from ..names import Category
 from .base import Endpoint, ErrorDetails, ResponseDetails, StreamError
-from .http import is_http_response, response_attributes, server_attributes, status_error_details
+from .http import attribute, is_http_response, response_attributes, server_attributes, status_error_details
 
 _MESSAGES = "anthropic.resources.messages.messages"
 _BETA_MESSAGES = "anthropic.resources.beta.messages.messages"
@@ -131,19 +131,19 @@ class AnthropicProvider:
         return {key: given[key] for key in _OWN_SPAN_KEPT if isinstance(given.get(key), str)}
 
     def defer_request(self, endpoint: Endpoint, manager: Any, instrument: Callable[[Any], Any]) -> None:
-        for attribute, request in vars(manager).items():
-            if attribute.endswith(_PENDING_REQUEST):
-                setattr(manager, attribute, instrument(request))
+        for name, request in vars(manager).items():
+            if name.endswith(_PENDING_REQUEST):
+                setattr(manager, name, instrument(request))
                 return
         raise LookupError(f"no pending request found on {type(manager).__name__}")
 
 
 def provider_code(error: BaseException) -> str | None:
     """The error body's `error.type`: `not_found_error`, `overloaded_error`, `rate_limit_error`, …"""
-    value = getattr(error, "type", None)
+    value = attribute(error, "type")
     if isinstance(value, str) and value:
         return value
-    body = getattr(error, "body", None)
+    body = attribute(error, "body")
     inner = body.get("error") if isinstance(body, Mapping) else None
     kind = inner.get("type") if isinstance(inner, Mapping) else None
     return kind if isinstance(kind, str) and kind else None

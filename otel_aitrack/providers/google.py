@@ -16,7 +16,7 @@ from ..errors import categorize, is_transport_error
 from ..genai import assistant_message, text_part, to_json
 from ..names import Category, ProviderName
 from .base import Endpoint, ErrorDetails, ResponseDetails, StreamError
-from .http import server_attributes
+from .http import attribute, server_attributes
 
 _MODELS = "google.genai.models"
 _API_CLIENT = "google.genai._api_client"
@@ -99,7 +99,7 @@ class GoogleProvider:
     def error_details(self, error: BaseException) -> ErrorDetails:
         status = http_status(error)
         code = provider_code(error)
-        category = error_category(type(error).__name__, status, code, getattr(error, "details", None))
+        category = error_category(type(error).__name__, status, code, attribute(error, "details"))
         if category == Category.OTHER and is_transport_error(error):
             category = Category.CONNECTION
         return ErrorDetails(status, code, None, category)
@@ -141,17 +141,17 @@ def http_status(error: BaseException) -> int | None:
     `APIError.code` is the error body's code; the status of the response it came with wins (an error
     inside a stream carries the stream's response, whose status is 200).
     """
-    response = getattr(error, "response", None)
+    response = attribute(error, "response")
     for value in (getattr(response, "status_code", None), getattr(response, "status", None)):
         if isinstance(value, int):
             return value
-    code = getattr(error, "code", None)
+    code = attribute(error, "code")
     return code if isinstance(code, int) and not isinstance(code, bool) else None
 
 
 def provider_code(error: BaseException) -> str | None:
     """The error body's `status`: `RESOURCE_EXHAUSTED`, `PERMISSION_DENIED`, `NOT_FOUND`, …"""
-    status = getattr(error, "status", None)
+    status = attribute(error, "status")
     return status if isinstance(status, str) and status else None
 
 

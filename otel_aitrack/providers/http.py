@@ -59,6 +59,15 @@ def header(response: Any, name: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def attribute(obj: object, name: str) -> Any:
+    """`getattr(obj, name, None)`, also when reading it raises: an exception's properties are the
+    application's (or a proxy's) code, and an unreadable one leaves out that detail only."""
+    try:
+        return getattr(obj, name, None)
+    except Exception:
+        return None
+
+
 def status_error_details(
     error: BaseException,
     request_id_header: str,
@@ -70,9 +79,9 @@ def status_error_details(
     Both SDKs put `status_code` and `request_id` on their status errors; an error without them (a
     connection failure) may still carry a `response` whose header has the id.
     """
-    status = getattr(error, "status_code", None)
+    status = attribute(error, "status_code")
     status = status if isinstance(status, int) else None
-    request_id = getattr(error, "request_id", None)
+    request_id = attribute(error, "request_id")
     if not isinstance(request_id, str):
-        request_id = header(getattr(error, "response", None), request_id_header)
+        request_id = header(attribute(error, "response"), request_id_header)
     return ErrorDetails(status, code, request_id, category(type(error).__name__, status, code))

@@ -14,8 +14,8 @@ from ..errors import categorize
 from ..genai import assistant_message, text_part, to_json
 from . import compatible
 from .base import Endpoint, ErrorDetails, ResponseDetails, StreamError
+from .http import attribute, response_attributes, status_error_details
 from .http import is_http_response as _is_http_response
-from .http import response_attributes, status_error_details
 
 _CHAT = "openai.resources.chat.completions"
 _RESPONSES = "openai.resources.responses"
@@ -99,10 +99,10 @@ class OpenAIProvider:
 
 def provider_code(error: BaseException) -> str | None:
     """The error body's `code`, else its `type` (e.g. `model_not_found`, `insufficient_quota`)."""
-    for value in (getattr(error, "code", None), getattr(error, "type", None)):
+    for value in (attribute(error, "code"), attribute(error, "type")):
         if isinstance(value, str) and value:
             return value
-    body = getattr(error, "body", None)
+    body = attribute(error, "body")
     if isinstance(body, Mapping):
         inner = body.get("error", body)
         if isinstance(inner, Mapping):

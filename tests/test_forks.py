@@ -1,0 +1,263 @@
+"""Forked workers never hang, and start clean: `os.fork()`, `multiprocessing` (fork), gunicorn --preload.
+
+A fork copies the process with only the forking thread. A lock another thread held at that instant
+stays held in the child forever; the figures of the parent would be counted again by every child.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+
+import otel_aitrack
+from otel_aitrack import names, runtime
+from tests.conftest import API_KEY, Telemetry
+from tests.fakes.openai_server import FakeOpenAI
+from tests.otlp import attributes, points, running_receiver
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork() on this platform")
+
+MESSAGES = [{"role": "user", "content": "hi"}]
+CHILD_SECONDS = 30  # a child that has not exited by then is hung
+
+
+def ask(base_url: str, model: str = "gpt-4o-mini") -> None:
+    """One call with a client of this process (a child must not reuse its parent's connections)."""
+    client = openai.OpenAI(base_url=base_url, api_key=API_KEY, max_retries=0)
+    try:
+        client.chat.completions.create(model=model, messages=MESSAGES)
+    except openai.APIError:
+        pass
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def hammered(telemetry: Telemetry) -> Iterator[None]:
+    """Threads that run `stats()` and metric collections (the gauges' and counter's callbacks) without
+    pause: whenever the test forks, one of them is likely inside a lock of the package."""
+    stop = threading.Event()
+
+    def hammer(work: Any) -> None:
+        while not stop.is_set():
+            work()
+
+    threads = [
+        threading.Thread(target=hammer, args=(otel_aitrack.stats,), daemon=True),
+        threading.Thread(target=hammer, args=(telemetry.reader.get_metrics_data,), daemon=True),
+    ]
+    for thread in threads:
+        thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+
+
+def child_checks(base_url: str) -> int:
+    """In a forked child: one failing and one good call; the exit code says what was wrong.
+
+    The child reads `aitrack.calls` through the counter's own callback, as a collection would: the
+    parent's in-memory reader may have been collecting at the fork, and the OTel SDK's reader lock is
+    then held in the child (the SDK's, not ours to reset).
+    """
+    with otel_aitrack.track("in_child"):
+        ask(base_url, "server_error")
+        ask(base_url)
+    stats = otel_aitrack.stats()
+    if set(stats) != {"in_child"}:
+        return 3  # the parent's figures came along
+    figures = stats["in_child"]
+    if (figures.total_calls, figures.total_failed_calls, figures.consecutive_failures) != (2, 1, 0):
+        return 4
+    current = runtime.active()
+    assert current is not None
+    counted = sum(observation.value for observation in current.instruments._observe_calls(None))  # type: ignore[arg-type]
+    return 0 if counted == 2 else 5  # aitrack.calls counts the child's calls only
+
+
+def wait_for_child(pid: int) -> int | None:
+    """The child's exit code, or None if it is still running after CHILD_SECONDS (killed then)."""
+    deadline = time.monotonic() + CHILD_SECONDS
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        time.sleep(0.02)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    return None
+
+
+def test_children_forked_while_threads_hold_the_locks_never_hang_and_start_clean(
+    fake: FakeOpenAI, telemetry: Telemetry, hammered: None
+) -> None:
+    with otel_aitrack.track("in_parent"):
+        for _ in range(20):
+            ask(fake.base_url, "server_error")  # figures and pending histograms to inherit
+    outcomes = []
+    for _ in range(12):
+        time.sleep(0.01)
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child reports by its exit code only
+            code = 6
+            try:
+                code = child_checks(fake.base_url)
+            finally:
+                os._exit(code)
+        outcomes.append(wait_for_child(pid))
+    hung = outcomes.count(None)
+    assert hung == 0, f"{hung} of {len(outcomes)} children hung"
+    assert outcomes == [0] * len(outcomes), "exit 3: parent's stats; 4: wrong figures; 5: wrong counter"
+    assert otel_aitrack.stats()["in_parent"].total_calls == 20, "the parent keeps its own figures"
+
+
+def _pool_worker(base_url: str) -> tuple[int, dict[str, int]]:
+    with otel_aitrack.track("pooled"):
+        ask(base_url, "server_error")
+        ask(base_url)
+    return os.getpid(), {key: value.total_calls for key, value in otel_aitrack.stats().items()}
+
+
+def test_multiprocessing_fork_workers_count_their_own_calls_only(
+    fake: FakeOpenAI, telemetry: Telemetry, hammered: None
+) -> None:
+    with otel_aitrack.track("in_parent"):
+        ask(fake.base_url, "server_error")
+    context = multiprocessing.get_context("fork")
+    with context.Pool(3, maxtasksperchild=1) as pool:
+        results = pool.map_async(_pool_worker, [fake.base_url] * 6).get(timeout=120)
+    assert len({pid for pid, _ in results}) == 6, "one task per child"
+    assert [figures for _, figures in results] == [{"pooled": 2}] * 6
+
+
+# --- gunicorn --preload ------------------------------------------------------------------------------
+
+APP = Path(__file__).parent / "apps" / "preloaded_app.py"
+
+
+def _get(url: str) -> dict[str, Any]:
+    with urllib.request.urlopen(url, timeout=30) as answer:
+        return dict(json.load(answer))
+
+
+def _gunicorn(port: int, env: dict[str, str], workdir: Path) -> subprocess.Popen[bytes]:
+    command = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--preload",
+        "--workers",
+        "3",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--chdir",
+        str(APP.parent),
+        "--log-file",
+        str(workdir / "gunicorn.log"),
+        "preloaded_app:app",
+    ]
+    return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_gunicorn_preload_workers_make_calls_and_export_spans_counters_and_histograms(
+    fake: FakeOpenAI, tmp_path: Path
+) -> None:
+    pytest.importorskip("gunicorn")
+    port = _free_port()
+    with running_receiver() as receiver:
+        env = {
+            **os.environ,
+            "FAKE_OPENAI_URL": fake.base_url,
+            "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+            "OTEL_AITRACK_STRICT": "1",
+        }
+        server = _gunicorn(port, env, tmp_path)
+        try:
+            base = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    _get(base + "/stats")
+                    break
+                except OSError:
+                    assert time.monotonic() < deadline, (tmp_path / "gunicorn.log").read_text()
+                    assert server.poll() is None, (tmp_path / "gunicorn.log").read_text()
+                    time.sleep(0.2)
+            served = [_get(base + ("/fail" if i % 3 == 0 else "/ok")) for i in range(30)]
+            by_worker: dict[int, dict[str, Any]] = {}
+            for answer in served:
+                by_worker[answer["pid"]] = answer  # each worker's latest figures
+            receiver.wait_for(lambda: _exported_match(receiver.metric_exports(), by_worker), "final counts")
+        finally:
+            server.send_signal(signal.SIGTERM)
+            server.wait(timeout=60)
+        assert len(by_worker) >= 2, "the requests were served by several workers"
+        for pid, answer in by_worker.items():
+            assert set(answer["stats"]) == {f"worker-{pid}"}, "a worker never reports the master's calls"
+        assert sum(a["stats"][f"worker-{p}"]["total_calls"] for p, a in by_worker.items()) == 30
+
+        spans = receiver.wait_for(lambda: len(receiver.spans()) >= 30 and receiver.spans(), "30 spans")
+        ours = [span for span in spans if attributes(span).get(names.GEN_AI_PROMPT_NAME, "").startswith("w")]
+        assert len(ours) == 30
+        assert sum(1 for span in ours if names.ERROR_TYPE in attributes(span)) == 10
+        _assert_exported_metrics(receiver.metric_exports(), by_worker)
+
+
+def _exported_match(exports: list[list[Any]], by_worker: dict[int, dict[str, Any]]) -> bool:
+    try:
+        _assert_exported_metrics(exports, by_worker)
+    except AssertionError:
+        return False
+    return True
+
+
+def _assert_exported_metrics(exports: list[list[Any]], by_worker: dict[int, dict[str, Any]]) -> None:
+    """Each worker's last export: its own calls counted (never the master's), and its histograms."""
+    latest_calls: dict[str, float] = {}
+    latest_durations: dict[str, int] = {}
+    for export in exports:
+        prompts_in_export: set[str] = set()
+        for metric in export:
+            for point in points(metric):
+                prompt = attributes(point).get(names.GEN_AI_PROMPT_NAME)
+                if metric.name == names.METRIC_CALLS and prompt:
+                    prompts_in_export.add(prompt)
+                    key = f"{prompt}/{attributes(point).get(names.ERROR_TYPE, '')}"
+                    latest_calls[key] = point.as_int or point.as_double
+                if metric.name == names.METRIC_OPERATION_DURATION and prompt:
+                    key = f"{prompt}/{attributes(point).get(names.ERROR_TYPE, '')}"
+                    latest_durations[key] = point.count
+        workers = {prompt for prompt in prompts_in_export if prompt.startswith("worker-")}
+        assert not (workers and "preload" in prompts_in_export), "a worker exported the master's counts"
+    for pid, answer in by_worker.items():
+        prompt = f"worker-{pid}"
+        figures = answer["stats"][prompt]
+        ok, failed = figures["total_calls"] - figures["total_failed_calls"], figures["total_failed_calls"]
+        assert latest_calls.get(f"{prompt}/", 0) == ok
+        assert latest_calls.get(f"{prompt}/InternalServerError", 0) == failed
+        assert latest_durations.get(f"{prompt}/", 0) == ok
+        assert latest_durations.get(f"{prompt}/InternalServerError", 0) == failed
