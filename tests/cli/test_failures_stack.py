@@ -27,7 +27,7 @@ from tests.stack.stack_support import (
     OtlpSink,
     poll,
     prometheus_query,
-    required_binary,
+    prometheus_tool,
     running_collector,
     running_prometheus,
     running_sink,
@@ -102,7 +102,7 @@ def openmetrics(now: int) -> str:
 @pytest.fixture(scope="module")
 def backfilled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
     """A real Prometheus holding `world()`; yields its URL and the `now` the world was written for."""
-    promtool = required_binary("PROMTOOL_BIN", "/usr/bin/promtool")
+    promtool = prometheus_tool("promtool")
     workdir = tmp_path_factory.mktemp("prometheus-backfilled")
     now = int(time.time()) // STEP * STEP
     (workdir / "world.om").write_text(openmetrics(now))

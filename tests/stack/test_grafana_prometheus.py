@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.stack.stack_support import http_get, prometheus_query, required_binary, running_prometheus
+from tests.stack.stack_support import http_get, prometheus_query, prometheus_tool, running_prometheus
 
 pytestmark = pytest.mark.stack
 
@@ -34,7 +34,7 @@ DATASOURCES = REPO / "grafana/provisioning/datasources/datasources.yaml"
 
 @pytest.fixture(scope="module")
 def promtool() -> str:
-    return required_binary("PROMTOOL_BIN", "/usr/bin/promtool")
+    return prometheus_tool("promtool")
 
 
 # --- promtool on the rules file -------------------------------------------------------------------
