@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from . import promql
-from .promql import ALERTS, PROMPT, SERVICE
+from otel_aitrack.stack import promql
+from otel_aitrack.stack.promql import ALERTS, PROMPT, SERVICE
 
 GROUP_NAME = "aitrack-ai-call-failures"
 GROUP_INTERVAL = "1m"

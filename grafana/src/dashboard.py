@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import promql, traceql
-from .promql import DASHBOARD as F
+from otel_aitrack.stack import promql
+from otel_aitrack.stack.promql import DASHBOARD as F
+
+from . import traceql
 
 UID = "aitrack-ai-call-failures"
 TITLE = "AI call failures"

@@ -4,7 +4,7 @@ The application (tests/stack/e2e_app.py, in a process of its own) calls a fake O
 real openai SDK under `track()`, instrumented by otel_aitrack and exporting over OTLP/HTTP to the built
 collector (collector/config.yaml on free loopback ports). A real Prometheus scrapes the collector every
 second with the job of backends/prometheus/prometheus.yml; a small OTLP/HTTP sink stands in for Tempo.
-Then the dashboard's and the alerts' PromQL, imported from grafana/src/promql.py, runs on what arrived.
+Then the dashboard's and the alerts' PromQL, imported from otel_aitrack/stack/promql.py, runs on what arrived.
 
 Every wait is bounded: the application gets APP_SECONDS, and all the polling of this module together
 ASSERT_SECONDS. Every process is stopped at the end, whatever happened.
@@ -29,7 +29,7 @@ import pytest
 import yaml
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
-from grafana.src import promql
+from otel_aitrack.stack import promql
 from tests.stack import e2e_app as app
 from tests.stack.stack_support import (
     REPO,
