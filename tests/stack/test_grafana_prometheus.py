@@ -26,15 +26,22 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.stack.stack_queries import (
+    ALL,
+    DASHBOARD,
+    GRAFANA_RULES,
+    REPO,
+    RULES,
+    dashboard_targets,
+    grafana_lookups,
+    prometheus_alert_exprs,
+    substitute,
+)
 from tests.stack.stack_support import http_get, prometheus_query, prometheus_tool, running_prometheus
 
 pytestmark = pytest.mark.stack
 
-REPO = Path(__file__).resolve().parents[2]
-DASHBOARD = REPO / "grafana/dashboards/ai-call-failures.json"
-RULES = REPO / "grafana/prometheus/aitrack-rules.yaml"
 RULE_TESTS = REPO / "grafana/prometheus/aitrack-rules.test.yaml"
-GRAFANA_RULES = REPO / "grafana/provisioning/alerting/aitrack-alerts.yaml"
 DATASOURCES = REPO / "grafana/provisioning/datasources/datasources.yaml"
 
 
@@ -292,33 +299,9 @@ def by_prompt(result: list[dict]) -> dict[str, float]:
 
 
 # --- The dashboard's queries ------------------------------------------------------------------------
-ALL = {"service": ".*", "provider": ".*", "model": ".*", "prompt_type": ".*"}
 ONE = {"service": "shop", "provider": "openai", "model": "gpt-4o-mini", "prompt_type": "summarize"}
 # What Grafana sends for a multi-value selection: a regex group.
 SOME = {**ALL, "model": "(gpt-4o-mini|gpt-5-nonexistent)", "prompt_type": "(summarize|classify)"}
-# $__rate_interval is at least four scrape intervals and grows with the time range; 5m holds several
-# calls of a feature called once a minute.
-GLOBALS = {"__rate_interval": "5m", "__interval": "15s", "__range": "1h"}
-
-
-def substitute(expr: str, values: dict[str, str]) -> str:
-    def replace(match: re.Match[str]) -> str:
-        name = match.group(1) or match.group(2)
-        return {**GLOBALS, **values}[name]
-
-    expanded = re.sub(r"\$\{(\w+)\}|\$(\w+)", replace, expr)
-    assert "$" not in expanded, expanded
-    return expanded
-
-
-def dashboard_targets() -> list[tuple[str, str, str]]:
-    dashboard = json.loads(DASHBOARD.read_text())
-    return [
-        (panel["title"], target["refId"], target["expr"])
-        for panel in dashboard["panels"]
-        for target in panel["targets"]
-        if target["datasource"]["uid"] == "${prometheus_datasource}"
-    ]
 
 
 def target(title: str, ref: str) -> str:
@@ -447,26 +430,12 @@ def test_latency_and_tokens_leave_out_another_instrumentations_histograms(promet
 
 
 # --- The alert rules ----------------------------------------------------------------------------------
-def prometheus_alert_exprs() -> dict[str, str]:
-    rules = yaml.safe_load(RULES.read_text())["groups"][0]["rules"]
-    return {rule["alert"]: rule["expr"] for rule in rules}
-
-
 def test_grafana_and_prometheus_rules_evaluate_the_same_expressions() -> None:
     grafana = yaml.safe_load(GRAFANA_RULES.read_text())["groups"][0]["rules"]
     exprs = {
         rule["title"]: next(q["model"]["expr"] for q in rule["data"] if q["refId"] == "A") for rule in grafana
     }
     assert exprs == prometheus_alert_exprs()
-
-
-def grafana_lookups() -> dict[str, dict[str, str]]:
-    """Each Grafana rule's queries besides its condition (A) and threshold (C), by refId."""
-    rules = yaml.safe_load(GRAFANA_RULES.read_text())["groups"][0]["rules"]
-    return {
-        rule["title"]: {q["refId"]: q["model"]["expr"] for q in rule["data"] if q["refId"] not in "AC"}
-        for rule in rules
-    }
 
 
 def test_grafana_alert_lookups_name_the_top_category_and_the_last_error(prometheus: str) -> None:
