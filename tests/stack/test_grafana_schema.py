@@ -37,6 +37,13 @@ def override(dashboard: Dashboard, column: str) -> dict[str, Any]:
     return next(o for o in table["fieldConfig"]["overrides"] if o["matcher"]["options"] == column)
 
 
+def rate_thresholds(dashboard: Dashboard) -> dict[str, Any]:
+    """The thresholds of the failure-rate graph: a base step and two rising ones."""
+    graph = panel(dashboard, "Failure rate by prompt type (15m window)")
+    thresholds: dict[str, Any] = graph["fieldConfig"]["defaults"]["thresholds"]
+    return thresholds  # the dashboard's own: mutations change the dashboard
+
+
 def variable(dashboard: Dashboard, name: str) -> dict[str, Any]:
     return next(v for v in dashboard["templating"]["list"] if v["name"] == name)
 
@@ -90,9 +97,7 @@ MUTATIONS: dict[str, tuple[Callable[[Dashboard], None], str]] = {
         "does not decode",
     ),
     "bad threshold mode": (
-        lambda d: panel(d, "Failure rate by prompt type (15m window)")["fieldConfig"]["defaults"][
-            "thresholds"
-        ].update(mode="absolut"),
+        lambda d: rate_thresholds(d).update(mode="absolut"),
         "'absolut' is none of",
     ),
     "bad threshold mode in an override": (
@@ -100,15 +105,11 @@ MUTATIONS: dict[str, tuple[Callable[[Dashboard], None], str]] = {
         "'percent' is none of",
     ),
     "thresholds out of order": (
-        lambda d: panel(d, "Failure rate by prompt type (15m window)")["fieldConfig"]["defaults"][
-            "thresholds"
-        ]["steps"].reverse(),
+        lambda d: rate_thresholds(d)["steps"].reverse(),
         "base",
     ),
     "threshold steps not rising": (
-        lambda d: panel(d, "Failure rate by prompt type (15m window)")["fieldConfig"]["defaults"][
-            "thresholds"
-        ]["steps"][2].update(value=0.1),
+        lambda d: rate_thresholds(d)["steps"][2].update(value=0.1),
         "must rise",
     ),
     "bad colour mode": (

@@ -66,8 +66,12 @@ class Wheel:
         return str(self.venv / "bin" / name)
 
 
-def _run(args: list[str], cwd: Path, timeout: float) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False)
+def _run(
+    args: list[str], cwd: Path, timeout: float, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
     assert done.returncode == 0, f"{args}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     return done
 
@@ -110,7 +114,7 @@ def test_the_wheel_holds_the_stacks_promql_and_nothing_of_the_checkout(wheel: Wh
 
 def test_help_points_a_wheel_user_at_nothing_only_a_checkout_has(wheel: Wheel) -> None:
     for args in ([], ["failures"], ["demo"], ["run"]):
-        done = _run([wheel.bin("otel-aitrack"), *args, "--help"], wheel.venv, 60)
+        done = _run([wheel.bin("otel-aitrack"), *args, "--help"], wheel.venv, 60, _outside_the_checkout())
         for checkout_only in ("docs/", "grafana/", "source checkout", ".md"):
             assert checkout_only not in done.stdout, (args, checkout_only)
 
@@ -170,16 +174,8 @@ def run_demo(wheel: Wheel, otlp: str, prometheus: str, workdir: Path) -> Live:
 
 
 def test_failures_from_the_wheel_shows_what_the_demo_recorded(wheel: Wheel, live: Live) -> None:
-    done = subprocess.run(
-        [wheel.bin("otel-aitrack"), "failures", "--prometheus", live.prometheus],
-        cwd=wheel.venv,
-        env=_outside_the_checkout(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
+    failures = [wheel.bin("otel-aitrack"), "failures", "--prometheus", live.prometheus]
+    done = _run(failures, wheel.venv, 60, _outside_the_checkout())
     shown = table_rows(done.stdout, columns=8, key=1)
     assert set(shown) == set(live.demo_table)
     for prompt, (calls, failed, rate, consecutive, last_error, _at) in live.demo_table.items():
