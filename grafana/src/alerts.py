@@ -1,7 +1,9 @@
 """The alert rules, rendered three ways from one list: Prometheus rules, Grafana rules, promtool tests.
 
 Each rule's condition is a function from `promql`, so the Prometheus rule, the Grafana rule and the
-dashboard panel that shows the same number evaluate the same expression.
+dashboard panel that shows the same number evaluate the same expression. The annotations name the
+prompt type's dominant failure category and its last error with the dashboard's queries too:
+Prometheus runs them from the annotation template (`query`), Grafana as extra queries of the rule.
 """
 
 from __future__ import annotations
@@ -9,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from . import promql
-from .promql import ALERTS, PROMPT, SERVICE
+from otel_aitrack.stack import promql
+from otel_aitrack.stack.promql import ALERTS, PROMPT, SERVICE
 
 GROUP_NAME = "aitrack-ai-call-failures"
 GROUP_INTERVAL = "1m"
@@ -30,7 +32,8 @@ class Alert:
     severity: str
     for_: str
     condition: Callable[[promql.Filters], str]
-    # Templates with {prompt}, {service}, {value}; each target renders them in its own syntax.
+    # Templates with {prompt}, {service}, {value}, {category}, {last_error}; each target renders them
+    # in its own syntax.
     summary: str
     description: str
     value_is_ratio: bool
@@ -45,6 +48,9 @@ class Alert:
 
 
 _WINDOW_TEXT = f"the last {promql.WINDOW} (at least {promql.MIN_CALLS} calls)"
+_WHY_TEXT = f"Most failures of the last {promql.WINDOW}: {{category}}; the last error: {{last_error}}."
+# What the annotations say when a lookup finds nothing (a process restarted since it failed).
+UNKNOWN = "unknown"
 
 ALERT_RULES = (
     Alert(
@@ -56,7 +62,7 @@ ALERT_RULES = (
         summary="AI feature {prompt} fails {value} of its calls",
         description=(
             "{value} of the calls of prompt type {prompt} (service {service}) failed over "
-            f"{_WINDOW_TEXT}: above {promql.CRITICAL_RATIO:.0%}. "
+            f"{_WINDOW_TEXT}: above {promql.CRITICAL_RATIO:.0%}. {_WHY_TEXT} "
             "The dashboard's recent failed calls show the error and its traceback."
         ),
         value_is_ratio=True,
@@ -72,7 +78,7 @@ ALERT_RULES = (
         description=(
             "{value} of the calls of prompt type {prompt} (service {service}) failed over "
             f"{_WINDOW_TEXT}: above {promql.WARNING_RATIO:.0%}, "
-            f"up to {promql.CRITICAL_RATIO:.0%}."
+            f"up to {promql.CRITICAL_RATIO:.0%}. {_WHY_TEXT}"
         ),
         value_is_ratio=True,
         panel_id=2,
@@ -86,7 +92,7 @@ ALERT_RULES = (
         summary="AI feature {prompt} failed its last {value} calls in a row",
         description=(
             "The last {value} calls of prompt type {prompt} (service {service}) all failed and none "
-            "succeeded since; the count resets on the next successful call."
+            f"succeeded since; the count resets on the next successful call. {_WHY_TEXT}"
         ),
         value_is_ratio=False,
         panel_id=1,
@@ -112,6 +118,26 @@ def _label_slots() -> dict[str, str]:
     return {"prompt": f"{{{{ $labels.{PROMPT} }}}}", "service": f"{{{{ $labels.{SERVICE} }}}}"}
 
 
+# The lookups behind {category} and {last_error}: a promql function, and the label that names the answer.
+LOOKUPS: dict[str, tuple[Callable[[promql.Filters], str], str]] = {
+    "category": (promql.top_category, promql.CATEGORY),
+    "last_error": (promql.last_error_type, promql.ERROR_TYPE),
+}
+# The alert instance's own prompt type, as printf arguments 1 and 2 of the Prometheus template.
+_THIS_PROMPT_TYPE = (f"{SERVICE}=%[1]q", f"{PROMPT}=%[2]q")
+
+
+def _prometheus_lookup(slot: str) -> str:
+    """A template that runs the slot's query for this alert's prompt type and prints its label."""
+    expression, label = LOOKUPS[slot]
+    one_prompt_type = promql.Filters(calls=_THIS_PROMPT_TYPE, prompt=_THIS_PROMPT_TYPE)
+    query = " ".join(expression(one_prompt_type).split())  # one line; no PromQL string holds spaces
+    return (
+        f"{{{{ with query (printf `{query}` $labels.{SERVICE} $labels.{PROMPT}) }}}}"
+        f'{{{{ . | first | label "{label}" }}}}{{{{ else }}}}{UNKNOWN}{{{{ end }}}}'
+    )
+
+
 # --- Prometheus -----------------------------------------------------------------------------------
 def prometheus_rules(runbook_base: str) -> dict[str, object]:
     rules = []
@@ -123,29 +149,56 @@ def prometheus_rules(runbook_base: str) -> dict[str, object]:
                 "expr": alert.condition(ALERTS),
                 "for": alert.for_,
                 "labels": {"severity": alert.severity},
-                "annotations": _annotations(alert, runbook_base, value=value, **_label_slots()),
+                "annotations": _annotations(
+                    alert,
+                    runbook_base,
+                    value=value,
+                    **_label_slots(),
+                    **{slot: _prometheus_lookup(slot) for slot in LOOKUPS},
+                ),
             }
         )
     return {"groups": [{"name": GROUP_NAME, "interval": GROUP_INTERVAL, "rules": rules}]}
 
 
 # --- Grafana --------------------------------------------------------------------------------------
-def _grafana_rule(alert: Alert) -> dict[str, object]:
-    value = "{{ humanizePercentage $values.A.Value }}" if alert.value_is_ratio else "{{ $values.A.Value }}"
-    query = {
-        "refId": "A",
+# The refIds of the lookups in each Grafana rule; the annotations read their labels from $values.
+GRAFANA_LOOKUP_REFS = {"category": "TopCategory", "last_error": "LastError"}
+
+
+def _grafana_query(ref: str, expr: str) -> dict[str, object]:
+    return {
+        "refId": ref,
         "relativeTimeRange": {"from": promql.WINDOW_SECONDS, "to": 0},
         "datasourceUid": PROMETHEUS_UID,
         "model": {
-            "refId": "A",
+            "refId": ref,
             "datasource": {"type": "prometheus", "uid": PROMETHEUS_UID},
-            "expr": alert.condition(ALERTS),
+            "expr": expr,
             "instant": True,
             "range": False,
             "intervalMs": 1000,
             "maxDataPoints": 43200,
         },
     }
+
+
+def _grafana_lookup(slot: str) -> tuple[dict[str, object], str]:
+    """The extra query of a slot and the template that prints its label for the alert instance.
+
+    Grafana hands each instance the lookup series whose labels include the instance's (job and prompt
+    type). A query that returns nothing makes the whole rule "no data", which noDataState OK would
+    resolve: `or on() vector(0)` answers a label-less 0 instead, and the template prints UNKNOWN.
+    """
+    expression, label = LOOKUPS[slot]
+    ref = GRAFANA_LOOKUP_REFS[slot]
+    query = _grafana_query(ref, f"{promql.group('', expression(ALERTS))}\nor on () vector(0)")
+    return query, f'{{{{ or (index $values.{ref}.Labels "{label}") "{UNKNOWN}" }}}}'
+
+
+def _grafana_rule(alert: Alert) -> dict[str, object]:
+    value = "{{ humanizePercentage $values.A.Value }}" if alert.value_is_ratio else "{{ $values.A.Value }}"
+    lookups = {slot: _grafana_lookup(slot) for slot in LOOKUPS}
     # The PromQL already holds the comparison and returns only offending series; C fires on them.
     threshold = {
         "refId": "C",
@@ -159,18 +212,23 @@ def _grafana_rule(alert: Alert) -> dict[str, object]:
             "conditions": [{"evaluator": {"type": "gt", "params": [0]}}],
         },
     }
+    slots = {slot: template for slot, (_, template) in lookups.items()}
     return {
         "uid": alert.uid,
         "title": alert.name,
         "condition": "C",
-        "data": [query, threshold],
+        "data": [
+            _grafana_query("A", alert.condition(ALERTS)),
+            threshold,
+            *(query for query, _ in lookups.values()),
+        ],
         # An empty result means "no prompt type is failing", not missing data.
         "noDataState": "OK",
         "execErrState": "Error",
         "for": alert.for_,
         "dashboardUid": DASHBOARD_UID,
         "panelId": alert.panel_id,
-        "annotations": _annotations(alert, GRAFANA_RUNBOOK_BASE_URL, value=value, **_label_slots()),
+        "annotations": _annotations(alert, GRAFANA_RUNBOOK_BASE_URL, value=value, **_label_slots(), **slots),
         "labels": {"severity": alert.severity},
         "isPaused": False,
     }
@@ -188,22 +246,48 @@ def grafana_rules() -> dict[str, object]:
 
 
 # --- promtool unit tests ----------------------------------------------------------------------------
+# Every expected value holds whichever samples a range selector keeps at its left edge (Prometheus 2
+# closed it, 3 opens it): counters grow at a steady rate around the evaluation times, so increase()
+# comes out the same exact number, and sparse series are born inside the window (counted whole) or
+# change far from its edges.
 _SERVICE_NAME = "shop"
-_MINUTES = 46  # input samples at 0m..45m
+_MINUTES = 46  # input samples at 0m..45m, one a minute
 
 
-def _series(metric: str, prompt: str, values: Sequence[int | None], error_type: str = "") -> dict[str, str]:
+def _series(
+    metric: str, prompt: str, values: Sequence[int | None], error_type: str = "", category: str = ""
+) -> dict[str, str]:
     labels = f'{SERVICE}="{_SERVICE_NAME}", {PROMPT}="{prompt}"'
     if error_type:
         labels += f', {promql.ERROR_TYPE}="{error_type}"'
+    if category:
+        labels += f', {promql.CATEGORY}="{category}"'
     text = " ".join("_" if v is None else str(v) for v in values)
     return {"series": f"{metric}{{{labels}}}", "values": text}
+
+
+def _failed(prompt: str, values: Sequence[int | None], error_type: str, category: str) -> dict[str, str]:
+    """The failure counter of one error type, labelled as the instrumentation labels it."""
+    return _series(promql.CALLS, prompt, values, error_type, category)
 
 
 def _counter(events: list[int]) -> list[int | None]:
     """Cumulative count per minute of calls at `events`; absent until the first one, as exported."""
     first = min(events) if events else _MINUTES
     return [None if m < first else sum(1 for e in events if e <= m) for m in range(_MINUTES)]
+
+
+def _steady(per_minute: int) -> list[int | None]:
+    """A counter of `per_minute` calls in every minute from 0m on."""
+    return _counter([m for m in range(_MINUTES) for _ in range(per_minute)])
+
+
+def _last_failure(minutes: list[int], seconds_before: int) -> list[int | None]:
+    """The last-failure gauge of one error type that failed `seconds_before` each sample of `minutes`."""
+    return [
+        max((60 * f - seconds_before for f in minutes if f <= m), default=None)  # type: ignore[type-var]
+        for m in range(_MINUTES)
+    ]
 
 
 def _consecutive(outcomes: dict[int, bool]) -> list[int]:
@@ -216,9 +300,21 @@ def _consecutive(outcomes: dict[int, bool]) -> list[int]:
     return gauge
 
 
-def _expected(alert: Alert, prompt: str, value: str, runbook_base: str) -> dict[str, object]:
+def _expected(
+    alert: Alert, prompt: str, value: str, runbook_base: str, why: tuple[str, str]
+) -> dict[str, object]:
+    """The alert instance of `prompt`; `why` is its (dominant category, last error)."""
     labels = {"severity": alert.severity, SERVICE: _SERVICE_NAME, PROMPT: prompt}
-    annotations = _annotations(alert, runbook_base, value=value, prompt=prompt, service=_SERVICE_NAME)
+    category, last_error = why
+    annotations = _annotations(
+        alert,
+        runbook_base,
+        value=value,
+        prompt=prompt,
+        service=_SERVICE_NAME,
+        category=category,
+        last_error=last_error,
+    )
     return {"exp_labels": labels, "exp_annotations": annotations}
 
 
@@ -238,32 +334,53 @@ def _by_name(name: str) -> Alert:
     return next(alert for alert in ALERT_RULES if alert.name == name)
 
 
+def _sample(value: float, **labels: str) -> dict[str, object]:
+    inner = ", ".join(f'{name}="{text}"' for name, text in {SERVICE: _SERVICE_NAME, **labels}.items())
+    return {"labels": f"{{{inner}}}", "value": value}
+
+
 def _flaky_case(runbook: str) -> dict[str, object]:
-    # Every 5 minutes: 3 successes, then a RateLimitError and an APITimeoutError -> 6 of 15 fail.
-    pattern = {m: m % 5 >= 3 for m in range(_MINUTES)}
+    # Every minute 6 successes and 4 failures, each failure followed by a success: 3 RateLimitError,
+    # then an APITimeoutError 10 s before the sample. 40 % fail; mostly rate limits, the last a timeout.
+    every_minute = list(range(_MINUTES))
     warning = _by_name("AITrackPromptFailureRateWarning")
+    why = ("rate_limit", "APITimeoutError")
     return {
-        "name": "2 of 5 calls failing (40 %): warning fires, critical and consecutive do not",
+        "name": "40 % of the calls failing: warning fires naming the rate limits and the last timeout",
         "interval": "1m",
         "input_series": [
-            _series(promql.CALLS, "summarize", _counter([m for m, failed in pattern.items() if not failed])),
+            _series(promql.CALLS, "summarize", _steady(6)),
+            _failed("summarize", _steady(3), "RateLimitError", "rate_limit"),
+            _failed("summarize", _steady(1), "APITimeoutError", "timeout"),
+            _series(promql.CONSECUTIVE_FAILURES, "summarize", [0] * _MINUTES),
             _series(
-                promql.CALLS, "summarize", _counter([m for m in pattern if m % 5 == 3]), "RateLimitError"
+                promql.LAST_FAILURE_TIMESTAMP, "summarize", _last_failure(every_minute, 35), "RateLimitError"
             ),
             _series(
-                promql.CALLS, "summarize", _counter([m for m in pattern if m % 5 == 4]), "APITimeoutError"
+                promql.LAST_FAILURE_TIMESTAMP, "summarize", _last_failure(every_minute, 10), "APITimeoutError"
             ),
-            _series(promql.CONSECUTIVE_FAILURES, "summarize", _consecutive(pattern)),
         ],
         "promql_expr_test": [
             {
                 "expr": promql.failure_ratio(ALERTS),
                 "eval_time": "40m",
-                "exp_samples": [{"labels": f'{{{SERVICE}="shop", {PROMPT}="summarize"}}', "value": 0.4}],
-            }
+                "exp_samples": [_sample(0.4, **{PROMPT: "summarize"})],
+            },
+            {  # 3 a minute over the 15m window, exactly: the rate is steady across both edges
+                "expr": promql.top_category(ALERTS),
+                "eval_time": "40m",
+                "exp_samples": [_sample(45, **{PROMPT: "summarize", promql.CATEGORY: "rate_limit"})],
+            },
+            {  # the latest error type, and when: the timeout 10 s before 40m
+                "expr": promql.last_error_type(ALERTS),
+                "eval_time": "40m",
+                "exp_samples": [
+                    _sample(60 * 40 - 10, **{PROMPT: "summarize", promql.ERROR_TYPE: "APITimeoutError"})
+                ],
+            },
         ],
         "alert_rule_test": _alert_checks(
-            "40m", {warning.name: _expected(warning, "summarize", "40%", runbook)}
+            "40m", {warning.name: _expected(warning, "summarize", "40%", runbook, why)}
         ),
     }
 
@@ -276,19 +393,25 @@ def _consecutive_case(runbook: str) -> dict[str, object]:
         "name": "3 consecutive failures: critical fires even below the minimum traffic of the ratio alerts",
         "interval": "1m",
         "input_series": [
-            _series(promql.CALLS, "classify", _counter(list(outcomes)), "NotFoundError"),
+            _failed("classify", _counter(list(outcomes)), "NotFoundError", "not_found"),
             _series(promql.CONSECUTIVE_FAILURES, "classify", _consecutive(outcomes)),
+            _series(
+                promql.LAST_FAILURE_TIMESTAMP, "classify", _last_failure(list(outcomes), 30), "NotFoundError"
+            ),
         ],
         "promql_expr_test": [
             {  # all 3 failures, though the NotFoundError series only appeared at 2m, with value 1
                 "expr": promql.failed_calls(ALERTS),
                 "eval_time": "10m",
-                "exp_samples": [{"labels": f'{{{SERVICE}="shop", {PROMPT}="classify"}}', "value": 3}],
+                "exp_samples": [_sample(3, **{PROMPT: "classify"})],
             }
         ],
         "alert_rule_test": [
             *_alert_checks("4m", {}),  # pending: the gauge reached 3 at 4m, `for` is 1m
-            *_alert_checks("10m", {alert.name: _expected(alert, "classify", "3", runbook)}),
+            *_alert_checks(
+                "10m",
+                {alert.name: _expected(alert, "classify", "3", runbook, ("not_found", "NotFoundError"))},
+            ),
         ],
     }
 
@@ -298,18 +421,22 @@ def _broken_case(runbook: str) -> dict[str, object]:
     outcomes = dict.fromkeys(range(31), True)
     critical = _by_name("AITrackPromptFailureRateCritical")
     consecutive = _by_name("AITrackPromptConsecutiveFailures")
+    why = ("not_found", "NotFoundError")
     return {
         "name": "every call failing: critical ratio and consecutive alerts, no warning",
         "interval": "1m",
         "input_series": [
-            _series(promql.CALLS, "classify", _counter(list(outcomes)), "NotFoundError"),
+            _failed("classify", _counter(list(outcomes)), "NotFoundError", "not_found"),
             _series(promql.CONSECUTIVE_FAILURES, "classify", _consecutive(outcomes)),
+            _series(
+                promql.LAST_FAILURE_TIMESTAMP, "classify", _last_failure(list(outcomes), 30), "NotFoundError"
+            ),
         ],
         "alert_rule_test": _alert_checks(
             "30m",
             {
-                critical.name: _expected(critical, "classify", "100%", runbook),
-                consecutive.name: _expected(consecutive, "classify", "31", runbook),
+                critical.name: _expected(critical, "classify", "100%", runbook, why),
+                consecutive.name: _expected(consecutive, "classify", "31", runbook, why),
             },
         ),
     }
@@ -332,8 +459,14 @@ def _quiet_cases() -> list[dict[str, object]]:
             "name": "1 failed call of 1: below the minimum traffic, no alert",
             "interval": "1m",
             "input_series": [
-                _series(promql.CALLS, "rare", _counter(list(single)), "APIConnectionError"),
+                _failed("rare", _counter(list(single)), "APIConnectionError", "connection"),
                 _series(promql.CONSECUTIVE_FAILURES, "rare", _consecutive(single)),
+                _series(
+                    promql.LAST_FAILURE_TIMESTAMP,
+                    "rare",
+                    _last_failure(list(single), 30),
+                    "APIConnectionError",
+                ),
             ],
             "alert_rule_test": _alert_checks("10m", {}),
         },

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import promql, traceql
-from .promql import DASHBOARD as F
+from otel_aitrack.stack import promql
+from otel_aitrack.stack.promql import DASHBOARD as F
+
+from . import traceql
 
 UID = "aitrack-ai-call-failures"
 TITLE = "AI call failures"
@@ -107,8 +109,8 @@ def prompt_types_table() -> dict[str, Any]:
             f"({promql.WINDOW}); the rate is orange above {promql.WARNING_RATIO:.0%} and red above "
             f"{promql.CRITICAL_RATIO:.0%}. Consecutive failures count the calls that failed since the last "
             f"success (⚠ from {promql.CONSECUTIVE_FAILURES_THRESHOLD}). Last error code is the error.type "
-            f"whose failures grew most recently (last {promql.LAST_ERROR_LOOKBACK}); last failure is when "
-            "the prompt type last failed. Gauges ignore the provider and model filters."
+            "that failed last and last failure is when, as the running services remember them (a restarted "
+            "process starts blank). Gauges ignore the provider and model filters."
         ),
         (0, 0, 24, 9),
     )
@@ -224,12 +226,29 @@ def _bar_gauge(pid: int, title: str, description: str, grid: tuple[int, int, int
     return panel
 
 
+def failures_by_category_panel() -> dict[str, Any]:
+    panel = _bar_gauge(
+        8,
+        "Failures by category",
+        (
+            "Failed calls in the dashboard's time range per prompt type and aitrack.error.category: "
+            "rate_limit, quota, auth, not_found, bad_request, timeout, connection, server, content_filter, "
+            "stream_truncated, other. The same for every SDK, so a rate limit and a bad key differ even "
+            "where error.type does not (google-genai's ClientError)."
+        ),
+        (0, 17, 8, 8),
+    )
+    legend = f"{{{{{promql.PROMPT}}}}} · {{{{{promql.CATEGORY}}}}}"
+    panel["targets"] = [_target("A", promql.failures_by_category(F), instant=True, legend=legend)]
+    return panel
+
+
 def failures_by_error_type_panel() -> dict[str, Any]:
     panel = _bar_gauge(
         3,
         "Failures by error.type",
         "Failed calls in the dashboard's time range per prompt type and error.type (the exception class).",
-        (0, 17, 12, 8),
+        (8, 17, 8, 8),
     )
     legend = "{{gen_ai_prompt_name}} · {{error_type}}"
     panel["targets"] = [_target("A", promql.failures_by_error_type(F), instant=True, legend=legend)]
@@ -246,7 +265,7 @@ def failures_by_provider_code_panel() -> dict[str, Any]:
             "A TraceQL metrics query: Tempo 3.x serves TraceQL metrics as configured in backends/tempo; "
             "Tempo 2.x needs the metrics-generator's local-blocks processor with flush_to_storage."
         ),
-        (12, 17, 12, 8),
+        (16, 17, 8, 8),
     )
     panel["datasource"] = TEMPO
     panel["targets"] = [_tempo_target(traceql.FAILURES_BY_PROVIDER_CODE, metricsQueryType="instant")]
@@ -347,7 +366,6 @@ def _label_variable(name: str, label: str, metric_filter: tuple[str, ...], label
         "label": label,
         "type": "query",
         "datasource": PROMETHEUS,
-        "definition": query,
         "query": {"query": query, "refId": "PrometheusVariableQueryEditor-VariableQuery"},
         "multi": True,
         "includeAll": True,
@@ -386,6 +404,7 @@ def panels() -> list[dict[str, Any]]:
     return [
         prompt_types_table(),
         failure_rate_panel(),
+        failures_by_category_panel(),
         failures_by_error_type_panel(),
         failures_by_provider_code_panel(),
         latency_panel(),
@@ -404,7 +423,6 @@ def dashboard() -> dict[str, Any]:
         "editable": False,
         "fiscalYearStartMonth": 0,
         "graphTooltip": 1,
-        "id": None,
         "links": [],
         "panels": panels(),
         "refresh": "1m",

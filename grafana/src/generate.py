@@ -21,7 +21,9 @@ if __package__ in (None, ""):  # run as a script: make `grafana.src` importable 
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
     __package__ = "grafana.src"
 
-from . import alerts, dashboard, provisioning, yamlout
+import yaml
+
+from . import alerts, dashboard, provisioning
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD_FILE = "grafana/dashboards/ai-call-failures.json"
@@ -36,9 +38,27 @@ _GENERATED = (
 )
 
 
+class _Dumper(yaml.SafeDumper):
+    """Block style throughout, lists indented under their key, and PromQL, templates and other long
+    or multi-line strings as `|-` literal blocks, so they read like the code they are."""
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
+        super().increase_indent(flow, False)
+
+
+def _str(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
+    block = "\n" in text or len(text) > _BLOCK_AFTER
+    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style="|" if block else None)
+
+
+_Dumper.add_representer(str, _str)
+_BLOCK_AFTER = 60  # characters
+
+
 def _yaml(header: str, data: object) -> str:
     lines = [f"# {line}".rstrip() for line in [*header.strip().splitlines(), "", _GENERATED]]
-    return "\n".join(lines) + "\n" + yamlout.dump(data)
+    body = yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=2**16)
+    return "\n".join(lines) + "\n" + body
 
 
 def _dashboard_json() -> str:

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import dashboard, promql
-from .promql import TEMPO_LINK
+from otel_aitrack.stack import promql
+from otel_aitrack.stack.promql import TEMPO_LINK
+
+from . import dashboard
 
 PROMETHEUS_UID = "aitrack-prometheus"
 TEMPO_UID = "aitrack-tempo"

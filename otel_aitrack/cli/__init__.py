@@ -64,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
             "Failure observability for AI provider calls: a demo with no services, your program "
             "with its failure table, and the incident view of the Prometheus/Tempo stack."
         ),
-        epilog="Each subcommand has --help. User guide: docs/cli.md.",
+        # Only what the installed package has: a wheel user has no docs/ folder to be sent to.
+        epilog="Each subcommand has --help, with examples.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subcommands = parser.add_subparsers(dest="subcommand", metavar="{demo,run,failures}")
@@ -203,13 +204,6 @@ def _check(args: argparse.Namespace) -> None:
 
 def _missing(error: ModuleNotFoundError, subcommand: str) -> int:
     name = error.name or ""
-    if name == "grafana" or name.startswith("grafana."):
-        print(
-            f"otel-aitrack {subcommand}: needs grafana/src/promql.py (the stack's PromQL), which only a "
-            "source checkout has: pip install -e '.[cli]' from a clone of otel-aitrack",
-            file=sys.stderr,
-        )
-        return 1
     missing = [dist for module, dist in _CLI_EXTRA.items() if name == module or name.startswith(module + ".")]
     if not missing:
         raise error

@@ -2,7 +2,7 @@
 
 Prompt types ranked by failure rate and failed calls over the window, with their consecutive
 failures, last error code and last failure time: the dashboard's table, from the same PromQL
-(grafana/src/promql.py, the single source of the stack's queries). With `--tempo`, the latest failed
+(otel_aitrack/stack/promql.py, the single source of the stack's queries). With `--tempo`, the latest failed
 calls of each failing prompt type, from a TraceQL search: error code, HTTP status, request id,
 message, and with `--traceback` the traceback.
 """
@@ -19,9 +19,8 @@ from datetime import datetime, timezone
 from rich.console import Console
 from rich.text import Text
 
-from grafana.src import promql
-
 from .. import names
+from ..stack import promql
 from .backends import BackendError, Prometheus, Sample, Tempo, TempoSpan
 from .options import Window
 from .view import FailureRow, clock_time, failure_table, make_console, ranked, traceback_body

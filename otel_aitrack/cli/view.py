@@ -1,7 +1,7 @@
 """The failure table of the `otel-aitrack` command: one rendering for `demo`, `run` and `failures`.
 
-The colours follow the dashboard and the alert rules (grafana/src/promql.py; a test keeps them equal):
-the failure rate is orange above 20 % and red above 50 %, and 3 consecutive failures get a ⚠.
+The colours follow the dashboard and the alert rules (otel_aitrack/stack/promql.py; a test keeps them
+equal): the failure rate is orange above 20 % and red above 50 %, and 3 consecutive failures get a ⚠.
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from tests.stack.stack_support import (
     OtlpSink,
     poll,
     prometheus_query,
-    required_binary,
+    prometheus_tool,
     running_collector,
     running_prometheus,
     running_sink,
@@ -40,8 +40,19 @@ JOB = "support-desk"
 
 
 # --- 1. Known data ---------------------------------------------------------------------------------
+CATEGORIES = {
+    "RateLimitError": "rate_limit",
+    "APITimeoutError": "timeout",
+    "NotFoundError": "not_found",
+    "InternalServerError": "server",
+}
+
+
 def world(now: int) -> list[tuple[str, int, str | None]]:
-    """(prompt type, unix time, error type or None) of every call."""
+    """(prompt type, unix time, error type or None) of every call.
+
+    Every series is born inside the window it is read over (15m, or 1h for old_feature), so the
+    queries count it whole: the same on Prometheus 2 and 3, whichever samples sit on the edge."""
     at = lambda minute: now + 60 * minute  # noqa: E731
     classify = [None, None, None, "RateLimitError", None, "RateLimitError", None, "RateLimitError", None]
     return [
@@ -80,12 +91,15 @@ def openmetrics(now: int) -> str:
             "gen_ai_provider_name": "openai",
             "gen_ai_operation_name": "chat",
         }
-        key = labels(**call_labels, **({"error_type": error} if error else {}))
+        failure = {"error_type": error, "aitrack_error_category": CATEGORIES[error]} if error else {}
+        key = labels(**call_labels, **failure)
         calls.setdefault(key, []).append((at, len(calls.get(key, [])) + 1.0))
         run[prompt] = run.get(prompt, 0) + 1 if error else 0
         consecutive.setdefault(labels(gen_ai_prompt_name=prompt), []).append((at, float(run[prompt])))
-        if error:
-            last_failure.setdefault(labels(gen_ai_prompt_name=prompt), []).append((at, float(at)))
+        if error:  # one series per prompt type and error type, as exported
+            last_failure.setdefault(labels(gen_ai_prompt_name=prompt, error_type=error), []).append(
+                (at, float(at))
+            )
     lines = ["# TYPE aitrack_calls_total unknown"]
     lines += [
         line for key, changes in calls.items() for line in series("aitrack_calls_total", key, changes, now)
@@ -102,7 +116,7 @@ def openmetrics(now: int) -> str:
 @pytest.fixture(scope="module")
 def backfilled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
     """A real Prometheus holding `world()`; yields its URL and the `now` the world was written for."""
-    promtool = required_binary("PROMTOOL_BIN", "/usr/bin/promtool")
+    promtool = prometheus_tool("promtool")
     workdir = tmp_path_factory.mktemp("prometheus-backfilled")
     now = int(time.time()) // STEP * STEP
     (workdir / "world.om").write_text(openmetrics(now))

@@ -8,9 +8,9 @@ from datetime import datetime, timezone
 import pytest
 from rich.console import Console
 
-from grafana.src import promql
 from otel_aitrack import PromptStats
 from otel_aitrack.cli import failures, options, view
+from otel_aitrack.stack import promql
 
 
 def test_colours_and_warning_follow_the_dashboard_and_the_alerts() -> None:

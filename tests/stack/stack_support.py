@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -33,7 +34,6 @@ T = TypeVar("T")
 REPO = Path(__file__).resolve().parents[2]
 COLLECTOR_DIR = REPO / "collector"
 COLLECTOR_CONFIG = COLLECTOR_DIR / "config.yaml"
-PROMETHEUS_HINT = "Install Debian's prometheus package (`apt-get install -y prometheus`) or set {env}."
 STOP_SECONDS = 10
 POLL_SECONDS = 0.2
 
@@ -45,12 +45,35 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def required_binary(env: str, default: str) -> str:
+def required_binary(env: str, default: str, hint: str = "") -> str:
     """A binary the stack tier needs: missing is a failure, not a skip (CI installs it)."""
     path = os.environ.get(env, default)
     if not (shutil.which(path) or Path(path).is_file()):
-        pytest.fail(f"{path} not found: {PROMETHEUS_HINT.format(env=env)}")
+        pytest.fail(f"{path} not found: {hint or 'install it'} (or set {env})")
     return path
+
+
+# --- Prometheus 3, as backends/build-prometheus.sh builds it ----------------------------------------
+def prometheus_release() -> str:
+    """The Prometheus release docker-compose.yml ships (and CI builds and tests): "3.16.0"."""
+    compose = (REPO / "docker-compose.yml").read_text()
+    (tag,) = set(re.findall(r"image: prom/prometheus:v(3\.\d+\.\d+)", compose))
+    return tag
+
+
+def prometheus_dir() -> Path:
+    """Where backends/build-prometheus.sh puts the release: <cache>/prometheus/v0.3MINOR.PATCH."""
+    _, minor, patch = (int(part) for part in prometheus_release().split("."))
+    cache = os.environ.get("AITRACK_CACHE") or Path(
+        os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache", "otel-aitrack"
+    )
+    return Path(cache, "prometheus", f"v0.3{minor:02d}.{patch}")
+
+
+def prometheus_tool(name: str) -> str:
+    """`prometheus` or `promtool`: $PROMETHEUS_BIN / $PROMTOOL_BIN, else the built 3.x release."""
+    hint = f"build Prometheus {prometheus_release()}: bash backends/build-prometheus.sh"
+    return required_binary(f"{name.upper()}_BIN", str(prometheus_dir() / name), hint)
 
 
 def otelcol_binary() -> Path:
@@ -266,7 +289,7 @@ PROMETHEUS_START_SECONDS = 60
 def running_prometheus(workdir: Path, config: str, *flags: str) -> Iterator[str]:
     """Prometheus on a free loopback port with `config` as prometheus.yml and its storage in `workdir/data`;
     yields its base URL once it is ready."""
-    binary = required_binary("PROMETHEUS_BIN", "/usr/bin/prometheus")
+    binary = prometheus_tool("prometheus")
     (workdir / "prometheus.yml").write_text(config)
     port = free_port()
     args = [

@@ -24,8 +24,10 @@ PROMPT = "gen_ai_prompt_name"
 PROVIDER = "gen_ai_provider_name"
 MODEL = "gen_ai_request_model"
 ERROR_TYPE = "error_type"
+CATEGORY = "aitrack_error_category"  # aitrack.error.category: on failed calls only, one of 11 values
 TOKEN_TYPE = "gen_ai_token_type"
 FAILED = f'{ERROR_TYPE}!=""'
+CATEGORIZED = f'{CATEGORY}!=""'
 # The semconv histograms are also written by other OpenAI instrumentations running beside ours
 # (docs/coexistence.md); only ours carry a prompt type, so this keeps their series out.
 OURS = f'{PROMPT}!=""'
@@ -43,12 +45,6 @@ MIN_CALLS = 5
 WARNING_RATIO = 0.2
 CRITICAL_RATIO = 0.5
 CONSECUTIVE_FAILURES_THRESHOLD = 3
-
-# "Last error code": which error.type series grew most recently, looked for this far back, at this
-# resolution; a series counts as grown when it increased (or appeared) within CHANGE_WINDOW.
-LAST_ERROR_LOOKBACK = "24h"
-LAST_ERROR_RESOLUTION = "1m"
-LAST_ERROR_CHANGE_WINDOW = "2m"
 
 
 @dataclass(frozen=True)
@@ -133,19 +129,26 @@ def last_failure_time_ms(f: Filters) -> str:
 
 
 def last_error_type(f: Filters) -> str:
-    """The error_type whose failure counter grew most recently, one per prompt type.
+    """The error type that failed last, one series per prompt type: its `error_type` label is the last
+    error code, its value when (unix seconds).
 
-    For every step of the last LAST_ERROR_LOOKBACK, `timestamp()` marks the error_type series that
-    grew (or appeared) within LAST_ERROR_CHANGE_WINDOW; `max_over_time` keeps the latest mark per
-    series and `topk by (prompt type) (1, ...)` keeps the most recent series. Its `error_type` label
-    is the last error code (resolution: LAST_ERROR_RESOLUTION; a tie picks either).
+    The last-failure gauge has one series per prompt type and error type, so this is an instant read:
+    `max` joins the instances of a service, `topk` keeps the latest error type (a tie picks either).
     """
-    failed = selector(CALLS, *f.calls, FAILED)
-    window = LAST_ERROR_CHANGE_WINDOW
-    grew = f"increase({failed}[{window}]) > 0\nor ({failed} unless {failed} offset {window})"
-    marks = f"max_over_time({group('timestamp', grew)}[{LAST_ERROR_LOOKBACK}:{LAST_ERROR_RESOLUTION}])"
-    latest_per_type = group(f"max by ({by(*PROMPT_KEY, ERROR_TYPE)}) ", marks)
+    latest_per_type = (
+        f"max by ({by(*PROMPT_KEY, ERROR_TYPE)}) ({selector(LAST_FAILURE_TIMESTAMP, *f.prompt)})"
+    )
     return group(f"topk by ({by(*PROMPT_KEY)}) ", f"1,\n{latest_per_type}")
+
+
+def top_category(f: Filters) -> str:
+    """The failure category with the most failed calls over WINDOW, one series per prompt type: its
+    `aitrack_error_category` label names it (rate_limit, auth, timeout, ...), its value is their count."""
+    per_category = group(
+        f"sum by ({by(*PROMPT_KEY, CATEGORY)}) ",
+        window_increase(selector(CALLS, *f.calls, CATEGORIZED), WINDOW),
+    )
+    return group(f"topk by ({by(*PROMPT_KEY)}) ", f"1,\n{per_category}")
 
 
 # --- Alert conditions ---------------------------------------------------------------------------
@@ -171,6 +174,14 @@ def failures_by_error_type(f: Filters) -> str:
     """Failures per prompt type and error_type over the dashboard's time range."""
     failed = selector(CALLS, *f.calls, FAILED)
     return group(f"sum by ({by(PROMPT, ERROR_TYPE)}) ", window_increase(failed, "$__range"))
+
+
+def failures_by_category(f: Filters) -> str:
+    """Failures per prompt type and failure category over the dashboard's time range: rate limits,
+    bad keys and timeouts told apart whatever the SDK names its exceptions (google-genai's 4xx are
+    all `ClientError`)."""
+    failed = selector(CALLS, *f.calls, CATEGORIZED)
+    return group(f"sum by ({by(PROMPT, CATEGORY)}) ", window_increase(failed, "$__range"))
 
 
 def latency_quantile(quantile: float, f: Filters) -> str:
