@@ -110,7 +110,11 @@ _TOKEN_RULES = (
         (re.compile("A(?:KIA|SIA|BIA|CCA|3T)"),),
         r"(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}(?![A-Za-z0-9])",
     ),
-    _token_rule("github-token", ("gh",), r"gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,}"),
+    _token_rule(
+        "github-token",
+        (re.compile("g(?:h[pousr]|ithub_pat)_"),),
+        r"gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,}",
+    ),
     _token_rule("gitlab-token", ("glpat-",), r"glpat-[A-Za-z0-9_\-]{20,}"),
     _token_rule(
         "slack-token",
@@ -229,13 +233,15 @@ _SECRET_WORDS = frozenset(
         *("credential", "credentials", "creds", "authorization"),
     }
 )
-# The same words glued to a qualifier, as one word: `apikey`, `accesstoken`, `clientsecret`.
+# Glued into one word, these still say "secret" whatever precedes them (`smtppassword`)...
+_STRONG_ENDINGS = ("token", "secret", "password", "passwd", "passphrase", "credential", "credentials")
+# ...while these need a qualifier before them (`apikey`, `dbpwd`; not `monkey`, not `bypass`).
 _QUALIFIERS = (
     *("api", "access", "auth", "secret", "private", "client", "refresh", "session", "bearer", "app"),
     *("master", "account", "db", "user", "service", "signing", "encryption", "oauth", "id", "bot"),
-    *("admin", "root", "sas", "subscription"),
+    *("admin", "root", "sas", "subscription", "hmac"),
 )
-_GLUED_WORDS = frozenset(q + w for q in _QUALIFIERS for w in ("key", "token", "secret", "password", "pwd"))
+_GLUED_ENDINGS = _STRONG_ENDINGS + tuple(q + w for q in _QUALIFIERS for w in ("key", "pwd", "pass", "sig"))
 _SECRET_ENDINGS = tuple(sorted({*_SECRET_WORDS, "pass"})) + tuple(
     str(digit) for digit in range(10)
 )  # `API_KEY_2`: the name may end in digits after its secret word
@@ -320,7 +326,7 @@ def _is_secret_name(name: str) -> bool:
     if not words:
         return False
     last = words[-1]
-    secret = last in _SECRET_WORDS or last in _GLUED_WORDS or (last == "pass" and len(words) > 1)
+    secret = last in _SECRET_WORDS or last.endswith(_GLUED_ENDINGS) or (last == "pass" and len(words) > 1)
     return secret and not (len(words) > 1 and words[-2] in _NOT_SECRET_QUALIFIERS)
 
 
