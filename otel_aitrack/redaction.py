@@ -139,7 +139,7 @@ _TOKEN_RULES = (
 )
 
 # Azure AD (Entra ID) client secrets: three characters, a digit, `Q~`, then 31 to 34 more.
-_AZURE_AD_SECRET = re.compile(r"[A-Za-z0-9_~.]{3}[0-9]Q~[A-Za-z0-9_~.\-]{31,34}(?![A-Za-z0-9_~.\-])")
+_AZURE_AD_SECRET = re.compile(r"[A-Za-z0-9_~.]{3}[0-9]Q~[A-Za-z0-9_~.\-]{31,34}(?![A-Za-z0-9_~\-])")
 _AZURE_AD_EDGE = _ALNUM | set("_~.-")
 
 
