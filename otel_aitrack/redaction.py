@@ -256,16 +256,18 @@ _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_.-")
 _WORDS = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
 # The rest of a name, then its separator: closing quotes or brackets (`"api_key": `,
 # `environ["KEY"] = `), `=`, `:`, `:=` or `=>` (not `==`, not `::`), spaces or tabs on either side.
+# A quote may be escaped, once or more (`\"key\": ` is JSON inside a JSON string, as captured content
+# holding JSON is: `\\\"key\\\": `).
 _NAME_THEN_SEPARATOR = re.compile(
     r"([a-z0-9_.\-]{0,"
     + str(NAME_MAX)
     + "})"
-    + r"(?:\\?[\"'`\]]){0,3}[ \t]{0,16}(?::=|=>|=(?!=)|:(?!:))[ \t]{0,16}"
+    + r"(?:\\{0,8}[\"'`\]]){0,3}[ \t]{0,16}(?::=|=>|=(?!=)|:(?!:))[ \t]{0,16}"
 )
 # A command-line flag takes its value after a space: `--password hunter2`.
 _FLAG = re.compile(r"([a-z0-9_.\-]{1," + str(NAME_MAX) + r"})[ \t]{1,16}")
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9\-]{1,20}[ \t]{1,8}(?=[^\s])")
-_OPENING_QUOTE = re.compile(r"\\?([\"'`])")
+_OPENING_QUOTE = re.compile(r"\\{0,8}([\"'`])")
 # An unquoted value: up to whitespace, a quote, `&`, `,`, `;`, `<`, `>` or a closing bracket.
 _UNQUOTED = re.compile(r"[^\s\"'`&,;<>)\]}]+")
 _RUN = re.compile(r"[^\s]*")
@@ -358,8 +360,9 @@ def _quoted_value(plain: str, start: int, quote: str) -> Span | None:
         end += 1
     if end == limit and limit < len(plain) and plain[limit] not in (quote, "\n"):
         end = _RUN.match(plain, end).end()  # type: ignore[union-attr]
-    elif end > start and plain[end - 1] == "\\" and end < len(plain) and plain[end] == quote:
-        end -= 1  # `\"secret\"` inside JSON: keep the backslash of the escaped closing quote
+    elif end < len(plain) and plain[end] == quote:
+        while end > start and plain[end - 1] == "\\":
+            end -= 1  # `\"secret\"` inside JSON: keep the backslashes of the escaped closing quote
     if end == start or plain[start:end].lower() in _NOT_VALUES:
         return None
     return start, end

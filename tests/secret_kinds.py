@@ -164,7 +164,8 @@ def _jwt(rng: random.Random) -> Secret:
     claims = {"sub": _random(ALNUM, 12, 24, rng), "iat": rng.randint(10**9, 2 * 10**9)}
     payload = _b64url(json.dumps(claims).encode())
     signature = _b64url(rng.randbytes(32))
-    return Secret("jwt", f"{header}.{payload}.{signature}", (payload, signature), bare=True)
+    # The payload opens with `{"sub": "` in every JWT drawn here: only what follows is its own.
+    return Secret("jwt", f"{header}.{payload}.{signature}", (payload[12:], signature), bare=True)
 
 
 def _basic(rng: random.Random) -> Secret:
@@ -256,7 +257,12 @@ def _assignment(rng: random.Random) -> Secret:
     value = rng.choice(ALNUM) + _random(QUOTED_VALUE if quoted else UNQUOTED_VALUE, 11, 40, rng)
     if quoted:
         value = value.rstrip() + rng.choice(ALNUM)
-    return Secret("assignment", style.format(n=name, v=value), (value,))
+    text = style.format(n=name, v=value)
+    if rng.random() < 0.15:  # JSON inside a JSON string, once or twice: `{\"key\": \"…\"}`
+        text = json.dumps({name: value})
+        for _ in range(rng.randint(1, 2)):
+            text = json.dumps(text)[1:-1]
+    return Secret("assignment", text, (json.dumps(value)[1:-1],))
 
 
 def _pem(rng: random.Random) -> Secret:
