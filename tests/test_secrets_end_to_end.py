@@ -194,7 +194,8 @@ _module_numbers = itertools.count()
 def traceback_source_line(pipeline: Pipeline, secret: Secret, text: str) -> Secret:
     """The user's own source line that made the failing call holds the secret (in a comment)."""
     path = pipeline.modules / f"user_code_{next(_module_numbers)}.py"
-    line = text.replace("\r", "\\r").replace("\n", "\\n")
+    # A source line holds no line break and no control character: those are written escaped.
+    line = re.sub(r"[\x00-\x08\x0a-\x1f\x7f\u2028\u2029\x85]", lambda found: ascii(found[0])[1:-1], text)
     path.write_text(
         "def call(client, messages):\n"
         f"    return client.chat.completions.create(model='not_found', messages=messages)  # {line}\n",
