@@ -282,6 +282,9 @@ def _named_values(text: _Text) -> Iterator[Span]:
         index = lower.find(literal)
         while index != -1:
             after = _NAME_THEN_SEPARATOR.match(lower, index + len(literal))
+            if after is None:  # most occurrences: "API key provided", a `key` inside a token
+                index = lower.find(literal, index + 1)
+                continue
             resume, span = _named_value_at(text, index, after)
             if span is not None:
                 yield span
