@@ -10,15 +10,11 @@ test draws the secret, its surroundings (any unicode) and the place.
 from __future__ import annotations
 
 import contextlib
-import gzip
 import importlib.util
 import itertools
-import os
 import re
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -47,54 +43,17 @@ from tests.fakes.google_server import API_KEY as GOOGLE_API_KEY
 from tests.fakes.google_server import FakeGoogle
 from tests.fakes.openai_server import ECHO_HEADERS_HEADER, SCENARIO_HEADER, FakeOpenAI
 from tests.secret_kinds import BARE_KINDS, KINDS, Secret, fillers, secret_of
+from tests.stack.stack_support import OtlpSink, running_sink
 
 MESSAGES = [{"role": "user", "content": "Summarize ticket #42"}]
 
 
-# --- a loopback OTLP/HTTP receiver and the OTel SDK pipeline ----------------------------------------
-
-
-class Receiver(ThreadingHTTPServer):
-    """Accepts OTLP/HTTP exports (traces, metrics, logs) on 127.0.0.1 and keeps their raw bodies."""
-
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _ReceiverHandler)
-        self.bodies: list[bytes] = []
-        self.lock = threading.Lock()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-    def take(self) -> bytes:
-        with self.lock:
-            bodies, self.bodies = self.bodies, []
-        return b"".join(bodies)
-
-
-class _ReceiverHandler(BaseHTTPRequestHandler):
-    server: Receiver
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        if self.headers.get("Content-Encoding") == "gzip":
-            body = gzip.decompress(body)
-        with self.server.lock:
-            self.server.bodies.append(body)
-        self.send_response(200)
-        self.send_header("Content-Type", "application/x-protobuf")
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        """Silent."""
+# --- the OTel SDK pipeline, exporting over OTLP/HTTP to a loopback receiver -------------------------
 
 
 @dataclass
 class Pipeline:
-    receiver: Receiver
+    receiver: OtlpSink
     tracer_provider: TracerProvider
     meter_provider: MeterProvider
     logger_provider: LoggerProvider
@@ -104,56 +63,54 @@ class Pipeline:
     modules: Path
 
     def exported(self) -> bytes:
-        """Every OTLP body sent since the last call, after the SDK flushed all three signals."""
+        """Every OTLP body sent since the last call, after the SDK flushed all three signals (each
+        exports synchronously on a flush: nothing arrives while the bodies are taken)."""
         self.tracer_provider.force_flush()
         self.meter_provider.force_flush()
         self.logger_provider.force_flush()
-        return self.receiver.take()
+        exported = self.receiver.exported()
+        self.receiver.bodies.clear()
+        return exported
 
 
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
-    receiver = Receiver()
-    threading.Thread(target=receiver.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    tracer_provider = TracerProvider()
-    tracer_provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(f"{receiver.url}/v1/traces")))
-    reader = PeriodicExportingMetricReader(
-        OTLPMetricExporter(f"{receiver.url}/v1/metrics"), export_interval_millis=3_600_000
-    )
-    meter_provider = MeterProvider(metric_readers=[reader])
-    logger_provider = LoggerProvider()
-    logger_provider.add_log_record_processor(
-        SimpleLogRecordProcessor(OTLPLogExporter(f"{receiver.url}/v1/logs"))
-    )
-    instrumentor = otel_aitrack.AITrackInstrumentor()
-    signal = os.environ.get("OTEL_SEMCONV_EXCEPTION_SIGNAL_OPT_IN")
-    os.environ["OTEL_SEMCONV_EXCEPTION_SIGNAL_OPT_IN"] = "logs/dup"  # exceptions as span events and logs
-    with FakeOpenAI() as openai_fake, FakeAnthropic() as anthropic_fake, FakeGoogle() as google_fake:
-        instrumentor.instrument(
-            tracer_provider=tracer_provider, meter_provider=meter_provider, logger_provider=logger_provider
+    with running_sink() as receiver, pytest.MonkeyPatch.context() as patch:
+        tracer_provider = TracerProvider()
+        tracer_provider.add_span_processor(
+            SimpleSpanProcessor(OTLPSpanExporter(f"{receiver.endpoint}/v1/traces"))
         )
-        try:
-            yield Pipeline(
-                receiver,
-                tracer_provider,
-                meter_provider,
-                logger_provider,
-                openai_fake,
-                anthropic_fake,
-                google_fake,
-                tmp_path_factory.mktemp("user_code"),
+        metrics = OTLPMetricExporter(f"{receiver.endpoint}/v1/metrics")
+        meter_provider = MeterProvider(
+            [PeriodicExportingMetricReader(metrics, export_interval_millis=3_600_000)]
+        )
+        logger_provider = LoggerProvider()
+        logs = OTLPLogExporter(f"{receiver.endpoint}/v1/logs")
+        logger_provider.add_log_record_processor(SimpleLogRecordProcessor(logs))
+        patch.setenv("OTEL_SEMCONV_EXCEPTION_SIGNAL_OPT_IN", "logs/dup")  # exceptions as events and logs
+        instrumentor = otel_aitrack.AITrackInstrumentor()
+        with FakeOpenAI() as openai_fake, FakeAnthropic() as anthropic_fake, FakeGoogle() as google_fake:
+            instrumentor.instrument(
+                tracer_provider=tracer_provider,
+                meter_provider=meter_provider,
+                logger_provider=logger_provider,
             )
-        finally:
-            instrumentor.uninstrument()
-            if signal is None:
-                os.environ.pop("OTEL_SEMCONV_EXCEPTION_SIGNAL_OPT_IN", None)
-            else:
-                os.environ["OTEL_SEMCONV_EXCEPTION_SIGNAL_OPT_IN"] = signal
-            for provider in (tracer_provider, meter_provider, logger_provider):
-                provider.shutdown()
-            receiver.shutdown()
-            receiver.server_close()
-            otel_aitrack.reset_stats()
+            try:
+                yield Pipeline(
+                    receiver,
+                    tracer_provider,
+                    meter_provider,
+                    logger_provider,
+                    openai_fake,
+                    anthropic_fake,
+                    google_fake,
+                    tmp_path_factory.mktemp("user_code"),
+                )
+            finally:
+                instrumentor.uninstrument()
+                for provider in (tracer_provider, meter_provider, logger_provider):
+                    provider.shutdown()
+                otel_aitrack.reset_stats()
 
 
 # --- the places a secret travels -------------------------------------------------------------------
@@ -211,10 +168,6 @@ def traceback_source_line(pipeline: Pipeline, secret: Secret, text: str) -> Secr
     return secret
 
 
-def _hooked_client(pipeline: Pipeline, hook: Callable[[Any], None]) -> openai.OpenAI:
-    return _openai(pipeline, http_client=openai.DefaultHttpxClient(event_hooks={"request": [hook]}))
-
-
 def _http_error(client_class: type) -> type[Exception]:
     """The HTTP library's `ConnectError` (httpx for openai 2.x, httpx2 for 3.x): what the SDK wraps."""
     base = next(klass for klass in client_class.__mro__ if not klass.__module__.startswith("openai"))
@@ -222,37 +175,35 @@ def _http_error(client_class: type) -> type[Exception]:
     return library.ConnectError  # type: ignore[no-any-return]
 
 
+def _through_failing_proxy(pipeline: Pipeline, prompt_type: str, fail: Callable[[type], None]) -> None:
+    """A call whose request hook (a proxy, a signer) calls `fail(ConnectError)`, which raises: the SDK
+    raises its APIConnectionError from that."""
+    error_class = _http_error(openai.DefaultHttpxClient)
+    http_client = openai.DefaultHttpxClient(event_hooks={"request": [lambda request: fail(error_class)]})
+    client = _openai(pipeline, http_client=http_client)
+    with otel_aitrack.track(prompt_type):
+        _failing(lambda: client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES))
+
+
 def chained_cause(pipeline: Pipeline, secret: Secret, text: str) -> Secret:
     """`raise X from Y` with the secret in Y: a proxy hook fails, and the SDK raises from it in turn."""
-    error_class = _http_error(openai.DefaultHttpxClient)
 
-    def hook(request: Any) -> None:
+    def fail(error_class: type) -> None:
         raise error_class("the proxy refused the request") from LookupError(text)
 
-    with otel_aitrack.track("cause"):
-        _failing(
-            lambda: _hooked_client(pipeline, hook).chat.completions.create(
-                model="gpt-4o-mini", messages=MESSAGES
-            )
-        )
+    _through_failing_proxy(pipeline, "cause", fail)
     return secret
 
 
 def exception_note(pipeline: Pipeline, secret: Secret, text: str) -> Secret:
     """`add_note()` on an exception in the chain."""
-    error_class = _http_error(openai.DefaultHttpxClient)
 
-    def hook(request: Any) -> None:
+    def fail(error_class: type) -> None:
         error = error_class("the proxy refused the request")
         error.add_note(text)
         raise error
 
-    with otel_aitrack.track("note"):
-        _failing(
-            lambda: _hooked_client(pipeline, hook).chat.completions.create(
-                model="gpt-4o-mini", messages=MESSAGES
-            )
-        )
+    _through_failing_proxy(pipeline, "note", fail)
     return secret
 
 
