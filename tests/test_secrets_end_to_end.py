@@ -402,7 +402,9 @@ def _case(place: str, kind: str) -> Any:
 
 @pytest.mark.parametrize(("place", "kind"), [_case(place, kind) for place, kind in _cases()])
 def test_every_kind_in_every_place(pipeline: Pipeline, place: str, kind: str) -> None:
-    secret = secret_of(kind, sorted(PLACES).index(place))  # a secret of its own: metrics keep series
+    # A secret of its own per case (metrics keep their series for the module's life, and the xfailed
+    # cases leave theirs), with a negative seed, which the property test below never draws.
+    secret = secret_of(kind, -1 - sorted(PLACES).index(place))
     assert _leaks(pipeline, place, secret, f"İstanbul 😀 {secret.text} e\u0301 done") == {}
 
 
