@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import anthropic
+import hypothesis
 import openai
 import pytest
 from opentelemetry.sdk._logs import LoggerProvider
@@ -28,6 +29,12 @@ import otel_aitrack
 from tests.fakes.anthropic_server import FakeAnthropic
 from tests.fakes.openai_server import FakeOpenAI
 from tests.support import InMemoryLogExporter, add_log_processor
+
+# Property-based tests stay a few seconds in the fast suite; HYPOTHESIS_PROFILE=thorough tries more.
+# No deadline: the machine is shared and noisy, and a slow example is not a failure.
+hypothesis.settings.register_profile("fast", max_examples=25, deadline=None)
+hypothesis.settings.register_profile("thorough", max_examples=500, deadline=None)
+hypothesis.settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "fast"))
 
 API_KEY = "sk-proj-TESTKEY1234567890abcdefSECRET"
 ANTHROPIC_API_KEY = "sk-ant-api03-TESTKEY1234567890abcdefSECRET"

@@ -13,6 +13,9 @@ Scenarios:
     not_found, conflict, unprocessable, rate_limit, insufficient_quota, server_error,
     overloaded (503 with `retry-after-ms: 5`), key_in_query
                         OpenAI's JSON error answer, also when a stream was asked for
+    echo_error          a 400 whose message echoes what the caller sent: the body's `user` field, and
+                        each request header named in the `x-fake-echo-headers` header (`name: value`)
+    echo_answer         a success whose answer is the text of the request's last message
     stream_error        chat/completions: 2 chunks, then `data: {"error": ...}`;
                         Responses: a few events, then an `error` event
     stream_failed       Responses: a few events, then `response.failed`; chat/completions: as stream_error
@@ -45,6 +48,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 __all__ = [
+    "ECHO_HEADERS_HEADER",
     "ERRORS",
     "SCENARIOS",
     "SCENARIO_HEADER",
@@ -188,7 +192,9 @@ ERRORS: dict[str, ErrorSpec] = {
         "url",
     ),
 }
-SCENARIOS = frozenset({"ok", "slow", *ERRORS, *STREAM_SCENARIOS})
+ECHO_HEADERS_HEADER = "x-fake-echo-headers"
+ECHO_ERROR = ErrorSpec(400, "Rejected: {echo}", "invalid_request_error", None)
+SCENARIOS = frozenset({"ok", "slow", "echo_error", "echo_answer", *ERRORS, *STREAM_SCENARIOS})
 
 
 @dataclass(frozen=True)
@@ -217,6 +223,7 @@ class Call:
     body: dict[str, Any]
     kind: str
     created: int = field(default_factory=lambda: int(time.time()))
+    echo: bool = False  # answer with the text of the last message
 
     @property
     def model(self) -> str:
@@ -248,6 +255,8 @@ def _alnum(length: int) -> str:
 
 def _answer_text(call: Call) -> str:
     """Plain text, or JSON matching the requested schema (chat `response_format`, Responses `text`)."""
+    if call.echo:
+        return _last_message_text(call.body)
     fmt = call.body.get("response_format")
     text = call.body.get("text")
     if call.kind == "responses" and isinstance(text, dict):
@@ -257,6 +266,16 @@ def _answer_text(call: Call) -> str:
     spec = fmt.get("json_schema", fmt)
     schema = spec.get("schema") if isinstance(spec, dict) else None
     return json.dumps(_sample(schema, schema) if schema else {"answer": "42"})
+
+
+def _last_message_text(body: dict[str, Any]) -> str:
+    """The text of the request's last message (chat `messages`, Responses `input`, legacy `prompt`)."""
+    messages = body.get("messages") or body.get("input") or body.get("prompt") or ""
+    last = messages[-1] if isinstance(messages, list) and messages else messages
+    content = last.get("content", "") if isinstance(last, dict) else last
+    if isinstance(content, list):  # content parts
+        content = " ".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
+    return str(content)
 
 
 def _sample(schema: Any, root: Any) -> Any:
@@ -545,9 +564,10 @@ class Handler(LoopbackHandler):
             return raw.decode("utf-8", "replace")
 
     def _answer(self, scenario: str, call: Call) -> None:
-        if scenario in ERRORS:
-            self._send_error(ERRORS[scenario], call)
+        if scenario in ERRORS or scenario == "echo_error":
+            self._send_error(ERRORS.get(scenario, ECHO_ERROR), call)
             return
+        call.echo = scenario == "echo_answer"
         if scenario == "slow":
             self._pause(SLOW_SECONDS)
         if call.body.get("stream") is True and call.kind != "embeddings":
@@ -597,8 +617,16 @@ class Handler(LoopbackHandler):
 
     def _send_error(self, spec: ErrorSpec, call: Call) -> None:
         key = (self.headers.get("authorization") or "").removeprefix("Bearer ").strip()
-        message = spec.message.format(model=call.model, key=key)
+        message = spec.message.format(model=call.model, key=key, echo=self._echo(call))
         self._send_json(spec.status, error_body(message, spec.type, spec.code, spec.param), spec.headers)
+
+    def _echo(self, call: Call) -> str:
+        """What `echo_error` repeats: the body's `user`, then the headers the caller named."""
+        user = call.body.get("user")
+        parts = [user] if isinstance(user, str) else []
+        names = (self.headers.get(ECHO_HEADERS_HEADER) or "").split(",")
+        parts += [f"{name.strip()}: {self.headers.get(name.strip())}" for name in names if name.strip()]
+        return " ".join(parts)
 
     def _send_invalid(self, status: int, message: str) -> None:
         self._send_json(status, error_body(message, "invalid_request_error"))
