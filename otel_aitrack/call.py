@@ -133,6 +133,7 @@ class Call:
                     self.span.set_attributes(response.attributes)
             with guard("error details"):
                 ending.details = self._error_details(error, error_type, outcome)
+                ending.error_type = ending.details.error_type or error_type
             text = None
             with guard("error message"):
                 text, ending.message = self._message(error)
@@ -209,6 +210,8 @@ class Call:
         details = self.provider.error_details(error)
         if outcome == StreamOutcome.TRUNCATED:
             details.category = Category.STREAM_TRUNCATED
+        if details.resend_count:  # the SDK's own count (botocore's), where no retry hook counts
+            self.attempts = max(self.attempts, details.resend_count)
         return details
 
     def _message(self, error: BaseException) -> tuple[str | None, str]:

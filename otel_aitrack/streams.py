@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import inspect
 import weakref
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -70,6 +70,8 @@ def follow(stream: Any, follower: StreamFollower) -> Any:
     one that reads it), or None when the stream has no known shape."""
     if inspect.isgenerator(stream) or inspect.isasyncgen(stream):
         return _follow_generator(stream, follower)
+    if isinstance(stream, Mapping):
+        return stream if any(_follow_botocore(value, follower) for value in stream.values()) else None
     iterator = getattr(stream, "_iterator", None)
     if iterator is None:
         return None
@@ -220,3 +222,103 @@ def _async_close(stream: Any, follower: StreamFollower) -> Any:
             _guarded_stop(follower)
 
     return close_and_stop
+
+
+# --- botocore's streams, in the response dict that holds them (boto3 clients) --------------------
+
+
+def _follow_botocore(value: Any, follower: StreamFollower) -> bool:
+    """An EventStream or a StreamingBody of a boto3 response, hooked in place; False for any other value."""
+    return _follow_event_stream(value, follower) or _follow_body(value, follower)
+
+
+def _follow_event_stream(stream: Any, follower: StreamFollower) -> bool:
+    """botocore's EventStream: it parses each raw event (`_parse_event`, observed: the user's very items,
+    and the error event it raises as an `EventStreamError`) from its raw event generator (wrapped: its end
+    is the stream's end, its exception a failure)."""
+    events = getattr(stream, "_event_generator", None)
+    if not inspect.isgenerator(events) or not hasattr(type(stream), "_parse_event"):
+        return False
+    stream._event_generator = _follow_raw_events(events, follower)
+    stream._parse_event = _observed_parse(stream, follower)
+    stream.close = _sync_close(stream, follower)
+    weakref.finalize(stream, _guarded_stop, follower)
+    return True
+
+
+def _follow_raw_events(events: Iterator[Any], follower: StreamFollower) -> Iterator[Any]:
+    try:
+        yield from events
+    except GeneratorExit:
+        _guarded_stop(follower)
+        raise
+    except BaseException as error:
+        guarded("stream error", None, follower.raised, error)
+        raise
+    guarded("stream end", None, follower.exhausted)
+
+
+def _observed_parse(stream: Any, follower: StreamFollower) -> Callable[[Any], Any]:
+    ref, parse = weakref.ref(stream), type(stream)._parse_event
+
+    def parse_and_observe(event: Any) -> Any:
+        try:
+            parsed = parse(ref(), event)
+        except BaseException as error:
+            guarded("stream error", None, follower.raised, error)
+            raise
+        if parsed:
+            guarded("stream item", None, follower.observe, parsed)
+        return parsed
+
+    return parse_and_observe
+
+
+def _follow_body(body: Any, follower: StreamFollower) -> bool:
+    """botocore's StreamingBody (a payload the user reads, once): what the user's `read()` / `readinto()`
+    return is observed, nothing more is read. The call ends when the body is read through (a success),
+    when a read fails (a failure), or when it is closed or collected (a success with what was read). The
+    user asked for no stream: no stream outcome."""
+    cls = type(body)
+    if not hasattr(body, "_raw_stream") or not (hasattr(cls, "read") and hasattr(cls, "readinto")):
+        return False
+    ref = weakref.ref(body)
+    read, readinto, close = cls.read, cls.readinto, cls.close
+
+    def observed_read(amt: int | None = None) -> Any:
+        chunk = _body_step(follower, read, ref(), amt)
+        guarded("body read", None, _body_read, follower, chunk, amt is None or amt > 0)
+        return chunk
+
+    def observed_readinto(buffer: Any) -> Any:
+        count = _body_step(follower, readinto, ref(), buffer)
+        guarded("body read", None, _body_read, follower, bytes(memoryview(buffer)[:count]), len(buffer) > 0)
+        return count
+
+    def close_and_end() -> Any:
+        try:
+            return close(ref())
+        finally:
+            _guarded_body_end(follower)
+
+    body.read, body.readinto, body.close = observed_read, observed_readinto, close_and_end
+    weakref.finalize(body, _guarded_body_end, follower)
+    return True
+
+
+def _body_step(follower: StreamFollower, method: Callable[..., Any], body: Any, argument: Any) -> Any:
+    try:
+        return method(body, argument)
+    except BaseException as error:
+        guarded("body error", None, follower.call.failed, error, caller_frame())
+        raise
+
+
+def _body_read(follower: StreamFollower, data: bytes, asked: bool) -> None:
+    follower.observe(data)
+    if follower.state.terminal or (asked and not data):  # read through, or the end of the body
+        follower.call.succeeded(follower.state.details())
+
+
+def _guarded_body_end(follower: StreamFollower) -> None:
+    guarded("body end", None, lambda: follower.call.succeeded(follower.state.details()))
