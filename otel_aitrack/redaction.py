@@ -14,6 +14,9 @@ REDACTED = "[REDACTED]"
 _PROVIDER_KEY = re.compile(r"sk-[A-Za-z0-9_\-]{8,}")
 # Google API keys (Gemini, Vertex AI express mode): `AIza` and 35 more characters.
 _GOOGLE_KEY = re.compile(r"AIza[0-9A-Za-z_\-]{35,}")
+# AWS access key ids, long-term (`AKIA…`) and temporary (`ASIA…`): AWS errors echo them in the
+# Authorization header they quote (`Credential=AKIA…/20261202/us-east-1/bedrock/aws4_request`).
+_AWS_KEY_ID = re.compile(r"A[KS]IA[0-9A-Z]{16}")
 # Matched on the lower-cased text: `Bearer <token>`, and `<name>=<value>` / `"<name>": "<value>"`
 # where the name ends in one of these words (`api_key`, `access_token`, `client_secret`, …).
 _BEARER = re.compile(r"bearer\s+([a-z0-9._~+/\-]{6,}=*)")
@@ -23,6 +26,8 @@ _KEY_VALUE = re.compile(
 _KEY_WORDS = ("key", "token", "secret", "passw", "sig")
 _NAME_PREFIXES = (
     *("x-api-", "x-goog-api-", "refresh_", "refresh-", "access_", "access-", "client_", "client-"),
+    # AWS: the session token header a quoted canonical request shows, and the credentials' own names.
+    *("x-amz-security-", "aws_secret_access_", "aws_session_", "secret_access_", "session_"),
     *("api_", "api-", "api", ""),
 )
 _WORD = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_-")
@@ -39,6 +44,8 @@ class Redactor:
             text = _PROVIDER_KEY.sub(_key_unless_inside_word, text)
         if "AIza" in text:
             text = _GOOGLE_KEY.sub(_key_unless_inside_word, text)
+        if "AKIA" in text or "ASIA" in text:
+            text = _AWS_KEY_ID.sub(_key_unless_inside_word, text)
         lower = text.lower()
         if len(lower) == len(text):  # positions in `lower` are positions in `text`
             text = _replace_spans(text, _secret_spans(lower))

@@ -278,47 +278,67 @@ def _follow_body(body: Any, follower: StreamFollower) -> bool:
     """botocore's StreamingBody (a payload the user reads, once): what the user's `read()` / `readinto()`
     return is observed, nothing more is read. The call ends when the body is read through (a success),
     when a read fails (a failure), or when it is closed or collected (a success with what was read). The
-    user asked for no stream: no stream outcome."""
+    user asked for no stream: no stream outcome. Once the call ended, the body is the SDK's own again."""
     cls = type(body)
     if not hasattr(body, "_raw_stream") or not (hasattr(cls, "read") and hasattr(cls, "readinto")):
         return False
-    ref = weakref.ref(body)
+    # The hooks hold the body itself, not a weak reference: `invoke_model(...)["body"].read()` drops the
+    # last other reference to the body while its `read` runs. They go when the call ends.
     read, readinto, close = cls.read, cls.readinto, cls.close
 
     def observed_read(amt: int | None = None) -> Any:
-        chunk = _body_step(follower, read, ref(), amt)
-        guarded("body read", None, _body_read, follower, chunk, amt is None or amt > 0)
+        chunk = _body_step(body, follower, read, amt)
+        guarded("body read", None, _body_read, body, follower, chunk, amt is None or amt > 0)
         return chunk
 
     def observed_readinto(buffer: Any) -> Any:
-        count = _body_step(follower, readinto, ref(), buffer)
-        guarded("body read", None, _body_read, follower, bytes(memoryview(buffer)[:count]), len(buffer) > 0)
+        count = _body_step(body, follower, readinto, buffer)
+        data = bytes(memoryview(buffer)[:count])
+        guarded("body read", None, _body_read, body, follower, data, len(buffer) > 0)
         return count
 
     def close_and_end() -> Any:
         try:
-            return close(ref())
+            return close(body)
         finally:
-            _guarded_body_end(follower)
+            guarded("body end", None, _body_end, body, follower)
 
     body.read, body.readinto, body.close = observed_read, observed_readinto, close_and_end
-    weakref.finalize(body, _guarded_body_end, follower)
+    weakref.finalize(body, guarded, "body end", None, _body_succeeded, follower)
     return True
 
 
-def _body_step(follower: StreamFollower, method: Callable[..., Any], body: Any, argument: Any) -> Any:
+_BODY_HOOKS = ("read", "readinto", "close")
+
+
+def _body_step(body: Any, follower: StreamFollower, method: Callable[..., Any], argument: Any) -> Any:
     try:
         return method(body, argument)
     except BaseException as error:
-        guarded("body error", None, follower.call.failed, error, caller_frame())
+        guarded("body error", None, _body_failed, body, follower, error, caller_frame())
         raise
 
 
-def _body_read(follower: StreamFollower, data: bytes, asked: bool) -> None:
+def _body_read(body: Any, follower: StreamFollower, data: bytes, asked: bool) -> None:
     follower.observe(data)
     if follower.state.terminal or (asked and not data):  # read through, or the end of the body
-        follower.call.succeeded(follower.state.details())
+        _body_end(body, follower)
 
 
-def _guarded_body_end(follower: StreamFollower) -> None:
-    guarded("body end", None, lambda: follower.call.succeeded(follower.state.details()))
+def _body_end(body: Any, follower: StreamFollower) -> None:
+    _unhook_body(body)
+    _body_succeeded(follower)
+
+
+def _body_succeeded(follower: StreamFollower) -> None:
+    follower.call.succeeded(follower.state.details())
+
+
+def _body_failed(body: Any, follower: StreamFollower, error: BaseException, call_site: Any) -> None:
+    _unhook_body(body)
+    follower.call.failed(error, call_site)
+
+
+def _unhook_body(body: Any) -> None:
+    for name in _BODY_HOOKS:
+        vars(body).pop(name, None)

@@ -1,4 +1,4 @@
-"""Fixtures: fake providers → OTel SDK with in-memory exporters → instrumented real openai, anthropic clients.
+"""Fixtures: fake providers → OTel SDK with in-memory exporters → instrumented real openai, anthropic, boto3 clients.
 
 `OTEL_AITRACK_STRICT=1` makes the instrumentation's internal errors re-raise during this test run,
 so that a bug cannot hide behind the guard that protects users.
@@ -9,14 +9,22 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("OTEL_AITRACK_STRICT", "1")
+# boto3 reads ~/.aws and asks the instance metadata service for whatever a client is not given: never here.
+os.environ.update(
+    AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull, AWS_EC2_METADATA_DISABLED="true"
+)
+for _name in ("AWS_PROFILE", "AWS_RETRY_MODE", "AWS_MAX_ATTEMPTS", "AWS_ENDPOINT_URL"):
+    os.environ.pop(_name, None)
 
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import anthropic
+import boto3
 import openai
 import pytest
+from botocore.config import Config
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
@@ -26,6 +34,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 import otel_aitrack
 from tests.fakes.anthropic_server import FakeAnthropic
+from tests.fakes.bedrock_server import FakeBedrock
 from tests.fakes.openai_server import FakeOpenAI
 from tests.support import InMemoryLogExporter, add_log_processor
 
@@ -160,3 +169,38 @@ def async_anthropic_client(anthropic_fake: FakeAnthropic, telemetry: Telemetry) 
     return anthropic.AsyncAnthropic(
         base_url=anthropic_fake.base_url, api_key=ANTHROPIC_API_KEY, max_retries=0, **options
     )
+
+
+# --- AWS Bedrock --------------------------------------------------------------------------------
+
+# Dummy credentials of the real formats: a temporary access key id (`ASIA…`), its secret and session token.
+AWS_ACCESS_KEY_ID = "ASIATESTKEY1EXAMPLE0"
+AWS_SECRET_ACCESS_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYTESTSECRET"
+AWS_SESSION_TOKEN = "IQoJb3JpZ2luX2VjEJr//////////wEaCXVzLWVhc3QtMSJHTESTSESSIONTOKEN+k2m/Qx9w=="
+AWS_REGION = "us-east-1"
+
+
+@pytest.fixture(scope="session")
+def bedrock_fake() -> Iterator[FakeBedrock]:
+    with FakeBedrock() as server:
+        yield server
+
+
+def make_bedrock_client(endpoint_url: str, service: str = "bedrock-runtime", **config: Any) -> Any:
+    """A boto3 client on loopback; no retries unless `config` asks for them."""
+    options: dict[str, Any] = {"retries": {"mode": "standard", "total_max_attempts": 1}, **config}
+    return boto3.client(
+        service,
+        endpoint_url=endpoint_url,
+        region_name=AWS_REGION,
+        aws_access_key_id=AWS_ACCESS_KEY_ID,
+        aws_secret_access_key=AWS_SECRET_ACCESS_KEY,
+        aws_session_token=AWS_SESSION_TOKEN,
+        config=Config(**options),
+    )
+
+
+@pytest.fixture
+def bedrock_client(bedrock_fake: FakeBedrock, telemetry: Telemetry) -> Any:
+    bedrock_fake.reset()
+    return make_bedrock_client(bedrock_fake.base_url)

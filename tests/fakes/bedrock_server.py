@@ -6,8 +6,9 @@ Standard library only; the same `plan()` / scenario API as the other fakes. Each
 
 Scenarios:
     ok                  a success: Converse's JSON, or the model family's own body for InvokeModel
-                        (Anthropic Messages, Amazon Titan Text, Amazon Nova, by model id); streams as
-                        `application/vnd.amazon.eventstream` frames (prelude, headers, payload, CRCs)
+                        (Anthropic Messages, Amazon Titan Text and Embeddings, Amazon Nova, by model id);
+                        streams as `application/vnd.amazon.eventstream` frames (prelude, headers, payload,
+                        CRCs)
     slow                waits 2 s, then ok (for client read timeouts)
     throttling (429), service_quota (400 ServiceQuotaExceededException), access_denied (403),
     unrecognized_client (403, the AWS front door's answer to an unknown access key), incomplete_signature
@@ -18,13 +19,14 @@ Scenarios:
                         Bedrock's error answer: `x-amzn-ErrorType: <Code>:<namespace>`, body
                         `{"message": ...}`, also when a stream was asked for
     stream_throttling, stream_model_stream_error, stream_internal, stream_validation,
-    stream_service_unavailable
+    stream_service_unavailable, stream_model_timeout (InvokeModelWithResponseStream only)
                         a few events, then an exception event (`:message-type: exception`) of that kind
     stream_truncated    every event but the end (Converse: no messageStop / metadata; InvokeModel: no last
                         chunk), then a clean end of the body
     stream_cut          a few events, then the connection drops in the middle of a frame
     stream_bad_crc      a few events, then a frame whose message CRC is wrong
     stream_long         200 text deltas 5 ms apart, then a normal end
+    body_cut            InvokeModel: the first half of its body's Content-Length, then the connection drops
 Stream scenarios answer a non-stream operation with ok.
 
 Endpoints (POST): `/model/{modelId}/converse`, `/converse-stream`, `/invoke`,
@@ -61,7 +63,9 @@ CLAUDE = "anthropic.claude-3-5-haiku-20241022-v1:0"
 # The `model` an Anthropic body names: the model's own id, without Bedrock's prefix and version suffix.
 CLAUDE_BODY_MODEL = "claude-3-5-haiku-20241022"
 TITAN = "amazon.titan-text-express-v1"
+TITAN_EMBED = "amazon.titan-embed-text-v2:0"
 NOVA = "amazon.nova-lite-v1:0"
+EMBEDDING = [0.0123, -0.0456, 0.0789, -0.0112]
 OPERATIONS = {
     "converse": "Converse",
     "converse-stream": "ConverseStream",
@@ -162,11 +166,13 @@ STREAM_ERRORS: dict[str, tuple[str, str]] = {
         "serviceUnavailableException",
         "Bedrock is unable to process your request.",
     ),
+    # InvokeModelWithResponseStream's stream only (ConverseStream's has no such event).
+    "stream_model_timeout": ("modelTimeoutException", "Model has timed out in processing the request."),
 }
 STREAM_SCENARIOS = frozenset(
     {*STREAM_ERRORS, "stream_truncated", "stream_cut", "stream_bad_crc", "stream_long"}
 )
-SCENARIOS = frozenset({"ok", "slow", *ERRORS, *STREAM_SCENARIOS})
+SCENARIOS = frozenset({"ok", "slow", "body_cut", *ERRORS, *STREAM_SCENARIOS})
 
 
 @dataclass(frozen=True)
@@ -269,7 +275,7 @@ def invocation_metrics(cached: int = 0) -> dict[str, int]:
 
 
 def family(model: str) -> str:
-    for name in ("anthropic", "titan", "nova"):
+    for name in ("embed", "anthropic", "titan", "nova"):
         if name in model:
             return name
     return "anthropic"
@@ -300,6 +306,8 @@ def anthropic_message(message_id: str, text: str | None, stop_reason: str | None
 def invoke_body(model: str) -> dict[str, Any]:
     """The whole answer of InvokeModel, in the model family's own shape."""
     kind = family(model)
+    if kind == "embed":
+        return {"embedding": EMBEDDING, "inputTextTokenCount": INPUT_TOKENS}
     if kind == "titan":
         result = {"tokenCount": OUTPUT_TOKENS, "outputText": TEXT, "completionReason": "FINISH"}
         return {"inputTextTokenCount": INPUT_TOKENS, "results": [result]}
@@ -431,7 +439,7 @@ class Handler(LoopbackHandler):
         elif operation == "Converse":
             self._send_json(200, converse_response())
         else:
-            self._send_invoke(model)
+            self._send_invoke(scenario, model)
 
     def _answer_other(self, raw: bytes, headers: dict[str, str]) -> None:
         """STS `GetCallerIdentity` (query protocol, XML); anything else: an unknown operation."""
@@ -470,16 +478,29 @@ class Handler(LoopbackHandler):
     def _send_json(self, status: int, payload: Any, extra: dict[str, str] | None = None) -> None:
         self._send_bytes(status, json.dumps(payload).encode(), "application/json", extra or {})
 
-    def _send_invoke(self, model: str) -> None:
+    def _send_invoke(self, scenario: str, model: str) -> None:
         metrics = {
             "X-Amzn-Bedrock-Invocation-Latency": str(LATENCY_MS),
             "X-Amzn-Bedrock-Output-Token-Count": str(OUTPUT_TOKENS),
             "X-Amzn-Bedrock-Input-Token-Count": str(INPUT_TOKENS),
         }
+        if family(model) == "embed":  # an embedding generates no tokens
+            del metrics["X-Amzn-Bedrock-Output-Token-Count"]
         if family(model) == "anthropic":  # the prompt cache, counted apart (as in the body's usage)
             metrics["X-Amzn-Bedrock-Cache-Read-Input-Token-Count"] = str(CACHE_READ_TOKENS)
             metrics["X-Amzn-Bedrock-Cache-Write-Input-Token-Count"] = "0"
-        self._send_json(200, invoke_body(model), metrics)
+        if scenario != "body_cut":
+            self._send_json(200, invoke_body(model), metrics)
+            return
+        data = json.dumps(invoke_body(model)).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("x-amzn-RequestId", self._request_id)
+        self.end_headers()
+        self.wfile.write(data[: len(data) // 2])
+        self.wfile.flush()
+        self._cut()
 
     def _send_error(self, spec: ErrorSpec, model: str, request: RecordedRequest | None = None) -> None:
         error_type = {"x-amzn-ErrorType": f"{spec.code}:{spec.namespace}"}
