@@ -280,18 +280,18 @@ def _follow_body(body: Any, follower: StreamFollower) -> bool:
     when a read fails (a failure), or when it is closed or collected (a success with what was read). The
     user asked for no stream: no stream outcome. Once the call ended, the body is the SDK's own again."""
     cls = type(body)
-    if not hasattr(body, "_raw_stream") or not (hasattr(cls, "read") and hasattr(cls, "readinto")):
+    if not hasattr(body, "_raw_stream") or not (hasattr(cls, "read") and hasattr(cls, "close")):
         return False
     # The hooks hold the body itself, not a weak reference: `invoke_model(...)["body"].read()` drops the
     # last other reference to the body while its `read` runs. They go when the call ends.
-    read, readinto, close = cls.read, cls.readinto, cls.close
+    read, readinto, close = cls.read, getattr(cls, "readinto", None), cls.close
 
     def observed_read(amt: int | None = None) -> Any:
         chunk = _body_step(body, follower, read, amt)
         guarded("body read", None, _body_read, body, follower, chunk, amt is None or amt > 0)
         return chunk
 
-    def observed_readinto(buffer: Any) -> Any:
+    def observed_readinto(buffer: Any) -> Any:  # newer botocore only
         count = _body_step(body, follower, readinto, buffer)
         data = bytes(memoryview(buffer)[:count])
         guarded("body read", None, _body_read, body, follower, data, len(buffer) > 0)
@@ -303,7 +303,9 @@ def _follow_body(body: Any, follower: StreamFollower) -> bool:
         finally:
             guarded("body end", None, _body_end, body, follower)
 
-    body.read, body.readinto, body.close = observed_read, observed_readinto, close_and_end
+    body.read, body.close = observed_read, close_and_end
+    if readinto is not None:
+        body.readinto = observed_readinto
     weakref.finalize(body, guarded, "body end", None, _body_succeeded, follower)
     return True
 

@@ -1,4 +1,4 @@
-"""Fixtures: fake providers → OTel SDK with in-memory exporters → instrumented real openai, anthropic, boto3 clients.
+"""Fixtures: fake providers → OTel SDK with in-memory exporters → instrumented real SDK clients.
 
 `OTEL_AITRACK_STRICT=1` makes the instrumentation's internal errors re-raise during this test run,
 so that a bug cannot hide behind the guard that protects users.
@@ -10,11 +10,11 @@ import os
 
 os.environ.setdefault("OTEL_AITRACK_STRICT", "1")
 # boto3 reads ~/.aws and asks the instance metadata service for whatever a client is not given: never here.
-os.environ.update(
-    AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull, AWS_EC2_METADATA_DISABLED="true"
-)
-for _name in ("AWS_PROFILE", "AWS_RETRY_MODE", "AWS_MAX_ATTEMPTS", "AWS_ENDPOINT_URL"):
-    os.environ.pop(_name, None)
+os.environ["AWS_CONFIG_FILE"] = os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
+os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+os.environ.pop("AWS_PROFILE", None)
+os.environ.pop("AWS_RETRY_MODE", None)
+os.environ.pop("AWS_MAX_ATTEMPTS", None)
 
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,6 +22,7 @@ from typing import Any
 
 import anthropic
 import boto3
+import botocore.session
 import openai
 import pytest
 from botocore.config import Config
@@ -34,7 +35,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 import otel_aitrack
 from tests.fakes.anthropic_server import FakeAnthropic
-from tests.fakes.bedrock_server import FakeBedrock
+from tests.fakes.bedrock_server import CACHE_READ_TOKENS, INPUT_TOKENS, FakeBedrock
 from tests.fakes.openai_server import FakeOpenAI
 from tests.support import InMemoryLogExporter, add_log_processor
 
@@ -178,6 +179,17 @@ AWS_ACCESS_KEY_ID = "ASIATESTKEY1EXAMPLE0"
 AWS_SECRET_ACCESS_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYTESTSECRET"
 AWS_SESSION_TOKEN = "IQoJb3JpZ2luX2VjEJr//////////wEaCXVzLWVhc3QtMSJHTESTSESSIONTOKEN+k2m/Qx9w=="
 AWS_REGION = "us-east-1"
+
+
+def _converse_reports_cache_reads() -> bool:
+    """botocore drops what its service model lacks: before prompt caching, Converse's `usage` has no
+    `cacheReadInputTokens` (the fake sends it all the same)."""
+    model = botocore.session.get_session().get_service_model("bedrock-runtime")
+    return "cacheReadInputTokens" in model.shape_for("TokenUsage").members
+
+
+# The input tokens of a Converse call with the fake, as botocore parses its usage.
+CONVERSE_INPUT_TOKENS = INPUT_TOKENS + (CACHE_READ_TOKENS if _converse_reports_cache_reads() else 0)
 
 
 @pytest.fixture(scope="session")

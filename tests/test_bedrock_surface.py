@@ -27,10 +27,11 @@ from otel_aitrack.providers.bedrock import (
     invoke_operation,
     route,
 )
-from tests.conftest import API_KEY, Telemetry, make_bedrock_client
+from tests.conftest import API_KEY, CONVERSE_INPUT_TOKENS, Telemetry, make_bedrock_client
 from tests.fakes import google_server
 from tests.fakes.bedrock_server import (
     CLAUDE,
+    OUTPUT_TOKENS,
     TEXT,
     FakeBedrock,
     encode_message,
@@ -121,6 +122,8 @@ def test_another_aws_services_failure_is_not_recorded(telemetry: Telemetry) -> N
 def test_another_bedrock_runtime_operation_passes_through(
     bedrock_fake: FakeBedrock, bedrock_client: Any, telemetry: Telemetry
 ) -> None:
+    if not hasattr(bedrock_client, "count_tokens"):
+        pytest.skip("this botocore has no CountTokens")
     with pytest.raises(botocore.exceptions.ClientError):  # the fake does not serve CountTokens
         bedrock_client.count_tokens(modelId=CLAUDE, input={"converse": {"messages": MESSAGES}})
     assert telemetry.spans() == []
@@ -266,7 +269,7 @@ def test_bedrock_duration_and_token_usage_follow_the_semantic_conventions(
     assert point.attributes["gen_ai.request.model"] == CLAUDE
     assert point.attributes["server.address"] == "127.0.0.1"
     usage = {p.attributes["gen_ai.token.type"]: p.sum for p in telemetry.points(names.METRIC_TOKEN_USAGE)}
-    assert usage == {"input": 15, "output": 7}
+    assert usage == {"input": CONVERSE_INPUT_TOKENS, "output": OUTPUT_TOKENS}
 
 
 def test_threads_calling_bedrock_give_exact_totals(bedrock_fake: FakeBedrock, telemetry: Telemetry) -> None:
