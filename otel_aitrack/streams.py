@@ -171,10 +171,11 @@ def _guarded_stop(follower: StreamFollower) -> None:
     guarded("stream end", None, follower.stopped)
 
 
-def _follow_sync(iterator: Iterator[Any], follower: StreamFollower) -> Iterator[Any]:
+def _follow_sync(iterator: Iterator[Any], follower: StreamFollower, observe: bool = True) -> Iterator[Any]:
     try:
         for item in iterator:
-            guarded("stream item", None, follower.observe, item)
+            if observe:
+                guarded("stream item", None, follower.observe, item)
             yield item
     except GeneratorExit:
         _guarded_stop(follower)
@@ -239,23 +240,11 @@ def _follow_event_stream(stream: Any, follower: StreamFollower) -> bool:
     events = getattr(stream, "_event_generator", None)
     if not inspect.isgenerator(events) or not hasattr(type(stream), "_parse_event"):
         return False
-    stream._event_generator = _follow_raw_events(events, follower)
+    stream._event_generator = _follow_sync(events, follower, observe=False)  # observed once parsed
     stream._parse_event = _observed_parse(stream, follower)
     stream.close = _sync_close(stream, follower)
     weakref.finalize(stream, _guarded_stop, follower)
     return True
-
-
-def _follow_raw_events(events: Iterator[Any], follower: StreamFollower) -> Iterator[Any]:
-    try:
-        yield from events
-    except GeneratorExit:
-        _guarded_stop(follower)
-        raise
-    except BaseException as error:
-        guarded("stream error", None, follower.raised, error)
-        raise
-    guarded("stream end", None, follower.exhausted)
 
 
 def _observed_parse(stream: Any, follower: StreamFollower) -> Callable[[Any], Any]:
@@ -284,18 +273,12 @@ def _follow_body(body: Any, follower: StreamFollower) -> bool:
         return False
     # The hooks hold the body itself, not a weak reference: `invoke_model(...)["body"].read()` drops the
     # last other reference to the body while its `read` runs. They go when the call ends.
-    read, readinto, close = cls.read, getattr(cls, "readinto", None), cls.close
+    read, close = cls.read, cls.close
 
     def observed_read(amt: int | None = None) -> Any:
         chunk = _body_step(body, follower, read, amt)
         guarded("body read", None, _body_read, body, follower, chunk, amt is None or amt > 0)
         return chunk
-
-    def observed_readinto(buffer: Any) -> Any:  # newer botocore only
-        count = _body_step(body, follower, readinto, buffer)
-        data = bytes(memoryview(buffer)[:count])
-        guarded("body read", None, _body_read, body, follower, data, len(buffer) > 0)
-        return count
 
     def close_and_end() -> Any:
         try:
@@ -304,13 +287,26 @@ def _follow_body(body: Any, follower: StreamFollower) -> bool:
             guarded("body end", None, _body_end, body, follower)
 
     body.read, body.close = observed_read, close_and_end
+    readinto = getattr(cls, "readinto", None)  # newer botocore only
     if readinto is not None:
-        body.readinto = observed_readinto
+        body.readinto = _observed_readinto(body, follower, readinto)
     weakref.finalize(body, guarded, "body end", None, _body_succeeded, follower)
     return True
 
 
 _BODY_HOOKS = ("read", "readinto", "close")
+
+
+def _observed_readinto(
+    body: Any, follower: StreamFollower, readinto: Callable[..., Any]
+) -> Callable[[Any], Any]:
+    def observed_readinto(buffer: Any) -> Any:
+        count = _body_step(body, follower, readinto, buffer)
+        data = bytes(memoryview(buffer)[:count])
+        guarded("body read", None, _body_read, body, follower, data, len(buffer) > 0)
+        return count
+
+    return observed_readinto
 
 
 def _body_step(body: Any, follower: StreamFollower, method: Callable[..., Any], argument: Any) -> Any:

@@ -438,10 +438,11 @@ class InvokeBodyState:
         return self._details
 
 
-class ConverseStreamState:
-    """Follows ConverseStream: messageStart, contentBlockDelta…, contentBlockStop, messageStop (the stop
-    reason), then metadata (the usage): the end is both. An exception event is raised by botocore as an
-    `EventStreamError`, so a failure arrives through the core's stream error path, not through `error`."""
+class _ReplyStreamState:
+    """What both event streams share: the response's own attributes, and the reply read from events.
+
+    botocore raises an exception event as an `EventStreamError` (never yields it), so a failure arrives
+    through the core's stream error path, not through `error`."""
 
     def __init__(self, attributes: dict[str, Any], capture: bool) -> None:
         self.terminal = False
@@ -449,6 +450,17 @@ class ConverseStreamState:
         self._attributes = attributes
         self._capture = capture
         self._reply = Reply()
+
+    def details(self) -> ResponseDetails:
+        return reply_details(self._attributes, self._reply, self._capture)
+
+
+class ConverseStreamState(_ReplyStreamState):
+    """Follows ConverseStream: messageStart, contentBlockDelta…, contentBlockStop, messageStop (the stop
+    reason), then metadata (the usage): the end is both."""
+
+    def __init__(self, attributes: dict[str, Any], capture: bool) -> None:
+        super().__init__(attributes, capture)
         self._stopped = False
 
     def observe(self, event: Any) -> None:
@@ -459,30 +471,17 @@ class ConverseStreamState:
             _read_converse_shape(self._reply, event)
         self.terminal = self._stopped and self._reply.end
 
-    def details(self) -> ResponseDetails:
-        return reply_details(self._attributes, self._reply, self._capture)
 
-
-class InvokeStreamState:
+class InvokeStreamState(_ReplyStreamState):
     """Follows InvokeModelWithResponseStream: `{"chunk": {"bytes": <the model's JSON>}}` events, the last
     of which carries Bedrock's `amazon-bedrock-invocationMetrics` (its end, whatever the model; Anthropic's
-    `message_stop` too). Exception events arrive as `EventStreamError`s, as for ConverseStream."""
-
-    def __init__(self, attributes: dict[str, Any], capture: bool) -> None:
-        self.terminal = False
-        self.error: StreamError | None = None
-        self._attributes = attributes
-        self._capture = capture
-        self._reply = Reply()
+    `message_stop` too)."""
 
     def observe(self, event: Any) -> None:
         body = _json_object(_get(_get(event, "chunk"), "bytes"))
         if body is not None:
             read_reply(self._reply, body)
         self.terminal = self._reply.end
-
-    def details(self) -> ResponseDetails:
-        return reply_details(self._attributes, self._reply, self._capture)
 
 
 def _json_object(data: Any) -> Mapping[str, Any] | None:
