@@ -277,7 +277,9 @@ def _follow_body(body: Any, follower: StreamFollower) -> bool:
 
     def observed_read(amt: int | None = None) -> Any:
         chunk = _body_step(body, follower, read, amt)
-        guarded("body read", None, _body_read, body, follower, chunk, amt is None or amt > 0)
+        # read() reads the whole rest; read(n) > 0 that gets nothing is at the end
+        through = amt is None or (amt > 0 and not chunk)
+        guarded("body read", None, _body_read, body, follower, chunk, through)
         return chunk
 
     def close_and_end() -> Any:
@@ -303,7 +305,7 @@ def _observed_readinto(
     def observed_readinto(buffer: Any) -> Any:
         count = _body_step(body, follower, readinto, buffer)
         data = bytes(memoryview(buffer)[:count])
-        guarded("body read", None, _body_read, body, follower, data, len(buffer) > 0)
+        guarded("body read", None, _body_read, body, follower, data, len(buffer) > 0 and not count)
         return count
 
     return observed_readinto
@@ -317,9 +319,10 @@ def _body_step(body: Any, follower: StreamFollower, method: Callable[..., Any], 
         raise
 
 
-def _body_read(body: Any, follower: StreamFollower, data: bytes, asked: bool) -> None:
+def _body_read(body: Any, follower: StreamFollower, data: bytes, through: bool) -> None:
+    """`through`: this read reached the end; else the state tells (all of the Content-Length read)."""
     follower.observe(data)
-    if follower.state.terminal or (asked and not data):  # read through, or the end of the body
+    if through or follower.state.terminal:
         _body_end(body, follower)
 
 

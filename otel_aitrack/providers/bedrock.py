@@ -430,7 +430,8 @@ class InvokeBodyState:
     def details(self) -> ResponseDetails:
         if self._details is None:  # made once: the body is parsed once, when the call ends
             reply = Reply()
-            body = _json_object(b"".join(self._kept)) if self.terminal and self._kept is not None else None
+            # What was kept; a body closed half read is no JSON object, and tells nothing.
+            body = _json_object(b"".join(self._kept)) if self._kept is not None else None
             if body is not None:
                 read_reply(reply, body)
             reply.bedrock_tokens = self._tokens
