@@ -101,7 +101,7 @@ class Call:
             return
         span = self.span
         with guard("response attributes"):
-            span.set_attributes({**details.attributes, **token_attributes(details.tokens)})
+            span.set_attributes({**self._response_attributes(details), **token_attributes(details.tokens)})
         if self.capture and details.output_messages:
             with guard("captured output"):
                 span.set_attributes(self._clean_content(output_message_attributes(details.output_messages)))
@@ -130,9 +130,10 @@ class Call:
         try:
             if response is not None:
                 with guard("stream attributes"):
-                    self.span.set_attributes(response.attributes)
+                    self.span.set_attributes(self._response_attributes(response))
             with guard("error details"):
                 ending.details = self._error_details(error, error_type, outcome)
+                ending.error_type = ending.details.error_type or error_type
             text = None
             with guard("error message"):
                 text, ending.message = self._message(error)
@@ -151,7 +152,7 @@ class Call:
         ending = _Failure(error.error_type, error.error_type)
         try:
             with guard("stream attributes"):
-                self.span.set_attributes(details.attributes)
+                self.span.set_attributes(self._response_attributes(details))
             with guard("error message"):
                 ending.message = self.runtime.redactor.clean(
                     error.message, self.runtime.settings.message_max_length
@@ -171,7 +172,7 @@ class Call:
         ending.details.category = Category.STREAM_TRUNCATED
         try:
             with guard("stream attributes"):
-                self.span.set_attributes(details.attributes)
+                self.span.set_attributes(self._response_attributes(details))
                 ending.details.status_code = details.attributes.get(names.HTTP_RESPONSE_STATUS_CODE)
         finally:
             self._end_failed(ending, StreamOutcome.TRUNCATED, details)
@@ -196,6 +197,18 @@ class Call:
             return False
         return True
 
+    def _response_attributes(self, details: ResponseDetails) -> dict[str, Any]:
+        """What the response told, its model name redacted like the request's (the provider echoes
+        back what it was sent: a key passed as the model comes back in `gen_ai.response.model`)."""
+        attributes = details.attributes
+        if names.GEN_AI_RESPONSE_MODEL not in attributes:
+            return attributes
+        return {**attributes, names.GEN_AI_RESPONSE_MODEL: self._response_model(details)}
+
+    def _response_model(self, details: ResponseDetails) -> str | None:
+        model = details.attributes.get(names.GEN_AI_RESPONSE_MODEL)
+        return self.runtime.labels.model(model) if isinstance(model, str) else None
+
     def _attribution(self, tracking: Tracking) -> dict[str, Any]:
         labels = self.runtime.labels
         attributes: dict[str, Any] = {names.GEN_AI_PROMPT_NAME: self.prompt_type}
@@ -209,6 +222,8 @@ class Call:
         details = self.provider.error_details(error)
         if outcome == StreamOutcome.TRUNCATED:
             details.category = Category.STREAM_TRUNCATED
+        if details.resend_count:  # the SDK's own count (botocore's), where no retry hook counts
+            self.attempts = max(self.attempts, details.resend_count)
         return details
 
     def _message(self, error: BaseException) -> tuple[str | None, str]:
@@ -216,7 +231,9 @@ class Call:
         message: that text bounded, or the class name when there is none."""
         settings = self.runtime.settings
         raw = exception_text(error)
-        text = None if raw is None else self.runtime.redactor.redact(raw)
+        # Bounded before redacted (linear in the bound), long enough for the traceback's exception line.
+        longest = max(settings.message_max_length, settings.traceback_max_length // 4)
+        text = None if raw is None else self.runtime.redactor.clean(raw, longest)
         return text, bound(text or type(error).__name__, settings.message_max_length)
 
     def _set_common(self, outcome: str | None) -> None:
@@ -256,7 +273,7 @@ class Call:
         seconds = time.perf_counter() - self._started
         model, tokens = None, _NO_TOKENS
         if details is not None:
-            model, tokens = details.attributes.get(names.GEN_AI_RESPONSE_MODEL), details.tokens
+            model, tokens = self._response_model(details), details.tokens
         series = SeriesKey(key, self._call_pairs, self._server_pairs, model, error_type, category)
         self.runtime.instruments.record_call(series, seconds, tokens, self.context_with_span)
 

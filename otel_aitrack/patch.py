@@ -10,13 +10,14 @@ from typing import Any
 from .layering import unwrap_ours, wrap_innermost
 from .providers.anthropic import AnthropicProvider
 from .providers.base import Provider
+from .providers.bedrock import BedrockProvider
 from .providers.google import GoogleProvider
 from .providers.openai import OpenAIProvider
 from .wrappers import method_wrapper, own_span_stand_in, retry_counter, send_counter
 
 _logger = logging.getLogger(__name__)
 
-PROVIDERS: tuple[Provider, ...] = (OpenAIProvider(), AnthropicProvider(), GoogleProvider())
+PROVIDERS: tuple[Provider, ...] = (OpenAIProvider(), AnthropicProvider(), GoogleProvider(), BedrockProvider())
 
 # What this process patched, so `uninstrument()` restores exactly that.
 _patched: list[tuple[str, str]] = []

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import inspect
 import weakref
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -70,6 +70,8 @@ def follow(stream: Any, follower: StreamFollower) -> Any:
     one that reads it), or None when the stream has no known shape."""
     if inspect.isgenerator(stream) or inspect.isasyncgen(stream):
         return _follow_generator(stream, follower)
+    if isinstance(stream, Mapping):
+        return stream if any(_follow_botocore(value, follower) for value in stream.values()) else None
     iterator = getattr(stream, "_iterator", None)
     if iterator is None:
         return None
@@ -169,10 +171,11 @@ def _guarded_stop(follower: StreamFollower) -> None:
     guarded("stream end", None, follower.stopped)
 
 
-def _follow_sync(iterator: Iterator[Any], follower: StreamFollower) -> Iterator[Any]:
+def _follow_sync(iterator: Iterator[Any], follower: StreamFollower, observe: bool = True) -> Iterator[Any]:
     try:
         for item in iterator:
-            guarded("stream item", None, follower.observe, item)
+            if observe:
+                guarded("stream item", None, follower.observe, item)
             yield item
     except GeneratorExit:
         _guarded_stop(follower)
@@ -220,3 +223,123 @@ def _async_close(stream: Any, follower: StreamFollower) -> Any:
             _guarded_stop(follower)
 
     return close_and_stop
+
+
+# --- botocore's streams, in the response dict that holds them (boto3 clients) --------------------
+
+
+def _follow_botocore(value: Any, follower: StreamFollower) -> bool:
+    """An EventStream or a StreamingBody of a boto3 response, hooked in place; False for any other value."""
+    return _follow_event_stream(value, follower) or _follow_body(value, follower)
+
+
+def _follow_event_stream(stream: Any, follower: StreamFollower) -> bool:
+    """botocore's EventStream: it parses each raw event (`_parse_event`, observed: the user's very items,
+    and the error event it raises as an `EventStreamError`) from its raw event generator (wrapped: its end
+    is the stream's end, its exception a failure)."""
+    events = getattr(stream, "_event_generator", None)
+    if not inspect.isgenerator(events) or not hasattr(type(stream), "_parse_event"):
+        return False
+    stream._event_generator = _follow_sync(events, follower, observe=False)  # observed once parsed
+    stream._parse_event = _observed_parse(stream, follower)
+    stream.close = _sync_close(stream, follower)
+    weakref.finalize(stream, _guarded_stop, follower)
+    return True
+
+
+def _observed_parse(stream: Any, follower: StreamFollower) -> Callable[[Any], Any]:
+    ref, parse = weakref.ref(stream), type(stream)._parse_event
+
+    def parse_and_observe(event: Any) -> Any:
+        try:
+            parsed = parse(ref(), event)
+        except BaseException as error:
+            guarded("stream error", None, follower.raised, error)
+            raise
+        if parsed:
+            guarded("stream item", None, follower.observe, parsed)
+        return parsed
+
+    return parse_and_observe
+
+
+def _follow_body(body: Any, follower: StreamFollower) -> bool:
+    """botocore's StreamingBody (a payload the user reads, once): what the user's `read()` / `readinto()`
+    return is observed, nothing more is read. The call ends when the body is read through (a success),
+    when a read fails (a failure), or when it is closed or collected (a success with what was read). The
+    user asked for no stream: no stream outcome. Once the call ended, the body is the SDK's own again."""
+    cls = type(body)
+    if not hasattr(body, "_raw_stream") or not (hasattr(cls, "read") and hasattr(cls, "close")):
+        return False
+    # The hooks hold the body itself, not a weak reference: `invoke_model(...)["body"].read()` drops the
+    # last other reference to the body while its `read` runs. They go when the call ends.
+    read, close = cls.read, cls.close
+
+    def observed_read(amt: int | None = None) -> Any:
+        chunk = _body_step(body, follower, read, amt)
+        # read() reads the whole rest; read(n) > 0 that gets nothing is at the end
+        through = amt is None or (amt > 0 and not chunk)
+        guarded("body read", None, _body_read, body, follower, chunk, through)
+        return chunk
+
+    def close_and_end() -> Any:
+        try:
+            return close(body)
+        finally:
+            guarded("body end", None, _body_end, body, follower)
+
+    body.read, body.close = observed_read, close_and_end
+    readinto = getattr(cls, "readinto", None)  # newer botocore only
+    if readinto is not None:
+        body.readinto = _observed_readinto(body, follower, readinto)
+    weakref.finalize(body, guarded, "body end", None, _body_succeeded, follower)
+    return True
+
+
+_BODY_HOOKS = ("read", "readinto", "close")
+
+
+def _observed_readinto(
+    body: Any, follower: StreamFollower, readinto: Callable[..., Any]
+) -> Callable[[Any], Any]:
+    def observed_readinto(buffer: Any) -> Any:
+        count = _body_step(body, follower, readinto, buffer)
+        data = bytes(memoryview(buffer)[:count])
+        guarded("body read", None, _body_read, body, follower, data, len(buffer) > 0 and not count)
+        return count
+
+    return observed_readinto
+
+
+def _body_step(body: Any, follower: StreamFollower, method: Callable[..., Any], argument: Any) -> Any:
+    try:
+        return method(body, argument)
+    except BaseException as error:
+        guarded("body error", None, _body_failed, body, follower, error, caller_frame())
+        raise
+
+
+def _body_read(body: Any, follower: StreamFollower, data: bytes, through: bool) -> None:
+    """`through`: this read reached the end; else the state tells (all of the Content-Length read)."""
+    follower.observe(data)
+    if through or follower.state.terminal:
+        _body_end(body, follower)
+
+
+def _body_end(body: Any, follower: StreamFollower) -> None:
+    _unhook_body(body)
+    _body_succeeded(follower)
+
+
+def _body_succeeded(follower: StreamFollower) -> None:
+    follower.call.succeeded(follower.state.details())
+
+
+def _body_failed(body: Any, follower: StreamFollower, error: BaseException, call_site: Any) -> None:
+    _unhook_body(body)
+    follower.call.failed(error, call_site)
+
+
+def _unhook_body(body: Any) -> None:
+    for name in _BODY_HOOKS:
+        vars(body).pop(name, None)

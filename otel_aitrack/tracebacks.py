@@ -39,12 +39,17 @@ def _is_instrumentation(filename: str) -> bool:
 
 
 class Redacts(Protocol):
-    def redact(self, text: str) -> str: ...
+    def clean(self, text: str, max_length: int) -> str: ...
 
 
 class _Unchanged:
-    def redact(self, text: str) -> str:
-        return text
+    def clean(self, text: str, max_length: int) -> str:
+        return bound(text, max_length)
+
+
+# A frame's text (file, line, function, source line) longer than this is bounded inside the frame: a
+# minified source line must not cost its length on every failure.
+FRAME_TEXT_MAX = 4096
 
 
 _UNCHANGED = _Unchanged()
@@ -62,7 +67,7 @@ def full_traceback(
 
     The redactor is applied to each part, not to the whole: a frame's text (file, line, function,
     source line) is redacted once and cached, so a failure only redacts the exception's own text, or
-    passes it in already redacted (`text`, `redactor.redact(exception_text(error))`).
+    passes it in already redacted (`text`, `redactor.clean(exception_text(error), ...)`).
     Frames are taken without column positions: Python 3.11+ would parse each frame's source line to
     draw `^^^^` markers, which costs about 100 us a frame on every failure.
     The chain of causes is walked, never recursed into: a `__cause__` chain thousands deep costs its
@@ -70,7 +75,7 @@ def full_traceback(
     """
     outer = _stack_texts(call_site, redactor)
     inner = _traceback_texts(error.__traceback__, redactor, skip_ours=True)
-    exception_lines = bound(_exception_only(error, redactor, text), max_length // 4)
+    exception_lines = _exception_only(error, max_length // 4, redactor, text)
     chained = _chained_text(error, redactor, max_length // 4)
     main = _fit(outer + inner, len(outer) - 1, exception_lines, max_length - len(chained))
     full = chained + main
@@ -129,31 +134,34 @@ def _frame_text(code: CodeType, lasti: int, where: FrameType | TracebackType, re
         return entry[2]
     lineno = where.f_lineno if isinstance(where, FrameType) else where.tb_lineno
     summary = traceback.FrameSummary(code.co_filename, lineno, code.co_name, lookup_line=False)
-    text = redactor.redact("".join(traceback.StackSummary.from_list([summary]).format()))
+    text = redactor.clean("".join(traceback.StackSummary.from_list([summary]).format()), FRAME_TEXT_MAX)
     if len(_TEXTS) >= _TEXTS_SIZE:
         _TEXTS.clear()
     _TEXTS[key] = (code, redactor, text)
     return text
 
 
-def _exception_only(error: BaseException, redactor: Redacts = _UNCHANGED, text: str | None = None) -> str:
-    """The exception's last line(s), as `traceback.format_exception_only` prints them, redacted;
-    `text` is `str(error)` already redacted, when the caller has it.
+def _exception_only(
+    error: BaseException, max_length: int, redactor: Redacts = _UNCHANGED, text: str | None = None
+) -> str:
+    """The exception's last line(s), as `traceback.format_exception_only` prints them, redacted and
+    bounded (bounded before redacted: linear in the bound); `text` is `str(error)` already redacted,
+    when the caller has it.
 
     The common case (no notes, not a SyntaxError) is written directly: the standard function builds a
     `TracebackException`, walking the cause chain again, on every failed call.
     """
     cls = type(error)
     if isinstance(error, SyntaxError) or getattr(error, "__notes__", None) is not None:
-        return redactor.redact("".join(traceback.format_exception_only(cls, error)))
+        return redactor.clean("".join(traceback.format_exception_only(cls, error)), max_length)
     if text is None:
         try:
-            text = redactor.redact(str(error))
+            text = redactor.clean(str(error), max_length)
         except Exception:
-            return redactor.redact("".join(traceback.format_exception_only(cls, error)))
+            return redactor.clean("".join(traceback.format_exception_only(cls, error)), max_length)
     module = cls.__module__
     name = cls.__qualname__ if module in ("__main__", "builtins") else f"{module}.{cls.__qualname__}"
-    return f"{name}: {text}\n" if text else f"{name}\n"
+    return bound(f"{name}: {text}\n" if text else f"{name}\n", max_length)
 
 
 # The most chained exceptions (causes and contexts) a traceback prints; older ones are counted.
@@ -207,7 +215,7 @@ def _chained_text(error: BaseException, redactor: Redacts, budget: int) -> str:
 
 def _cause_text(cause: BaseException, joint: str, redactor: Redacts, budget: int) -> str | None:
     """One chained exception as Python prints it, cut at whole frames to `budget`; None if it cannot fit."""
-    lines = bound(_exception_only(cause, redactor), max(budget // 2, 1))
+    lines = _exception_only(cause, max(budget // 2, 1), redactor)
     frames = _traceback_texts(cause.__traceback__, redactor)
     if cause.__traceback__ is None:
         text = lines + joint

@@ -14,7 +14,7 @@ from opentelemetry import trace
 
 from .call import CURRENT_CALL, Call
 from .guard import guard, guarded
-from .providers.base import Endpoint, Provider, ResponseDetails
+from .providers.base import Endpoint, Provider, ResponseDetails, Route
 from .runtime import active
 from .streams import StreamFollower, follow
 from .tracebacks import caller_frame
@@ -26,6 +26,8 @@ def method_wrapper(provider: Provider, endpoint: Endpoint) -> Wrapper:
     """The wrapt wrapper of one SDK method (sync or async, deferred or not, as the endpoint says)."""
     if endpoint.deferred:
         return _deferred_wrapper(provider, endpoint)
+    if endpoint.route is not None:
+        return _routed_wrapper(provider, endpoint.route)
     return _call_wrapper(provider, endpoint)
 
 
@@ -63,6 +65,25 @@ def _async_wrapper(provider: Provider, endpoint: Endpoint) -> Wrapper:
             _fail(call, error)
             raise
         return _finish(call, result)
+
+    return wrapper
+
+
+def _routed_wrapper(provider: Provider, route: Route) -> Wrapper:
+    """One method serves every operation of the SDK: each call is the endpoint `route` names, or passes
+    through untouched (no span, no count), e.g. another AWS service's call through botocore."""
+    calls: dict[Endpoint, Wrapper] = {}
+
+    def wrapper(
+        wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        routed = guarded("call route", None, route, instance, args, kwargs) if active() is not None else None
+        if routed is None:
+            return wrapped(*args, **kwargs)
+        target, request = routed
+        call = calls.get(target) or calls.setdefault(target, _call_wrapper(provider, target))
+        # The request arguments are read for the telemetry; the method gets its own, unchanged.
+        return call(lambda *_a, **_k: wrapped(*args, **kwargs), instance, (), request)
 
     return wrapper
 

@@ -1,4 +1,4 @@
-"""Fixtures: fake providers → OTel SDK with in-memory exporters → instrumented real openai, anthropic clients.
+"""Fixtures: fake providers → OTel SDK with in-memory exporters → instrumented real SDK clients.
 
 `OTEL_AITRACK_STRICT=1` makes the instrumentation's internal errors re-raise during this test run,
 so that a bug cannot hide behind the guard that protects users.
@@ -9,15 +9,24 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("OTEL_AITRACK_STRICT", "1")
+# boto3 reads ~/.aws and asks the instance metadata service for whatever a client is not given: never here.
+os.environ["AWS_CONFIG_FILE"] = os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
+os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+os.environ.pop("AWS_PROFILE", None)
+os.environ.pop("AWS_RETRY_MODE", None)
+os.environ.pop("AWS_MAX_ATTEMPTS", None)
 
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import anthropic
+import boto3
+import botocore.session
 import hypothesis
 import openai
 import pytest
+from botocore.config import Config
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
@@ -27,6 +36,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 import otel_aitrack
 from tests.fakes.anthropic_server import FakeAnthropic
+from tests.fakes.bedrock_server import CACHE_READ_TOKENS, INPUT_TOKENS, FakeBedrock
 from tests.fakes.openai_server import FakeOpenAI
 from tests.support import InMemoryLogExporter, add_log_processor
 
@@ -167,3 +177,49 @@ def async_anthropic_client(anthropic_fake: FakeAnthropic, telemetry: Telemetry) 
     return anthropic.AsyncAnthropic(
         base_url=anthropic_fake.base_url, api_key=ANTHROPIC_API_KEY, max_retries=0, **options
     )
+
+
+# --- AWS Bedrock --------------------------------------------------------------------------------
+
+# Dummy credentials of the real formats: a temporary access key id (`ASIA…`), its secret and session token.
+AWS_ACCESS_KEY_ID = "ASIATESTKEY1EXAMPLE0"
+AWS_SECRET_ACCESS_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYTESTSECRET"
+AWS_SESSION_TOKEN = "IQoJb3JpZ2luX2VjEJr//////////wEaCXVzLWVhc3QtMSJHTESTSESSIONTOKEN+k2m/Qx9w=="
+AWS_REGION = "us-east-1"
+
+
+def _converse_reports_cache_reads() -> bool:
+    """botocore drops what its service model lacks: before prompt caching, Converse's `usage` has no
+    `cacheReadInputTokens` (the fake sends it all the same)."""
+    model = botocore.session.get_session().get_service_model("bedrock-runtime")
+    return "cacheReadInputTokens" in model.shape_for("TokenUsage").members
+
+
+# The input tokens of a Converse call with the fake, as botocore parses its usage.
+CONVERSE_INPUT_TOKENS = INPUT_TOKENS + (CACHE_READ_TOKENS if _converse_reports_cache_reads() else 0)
+
+
+@pytest.fixture(scope="session")
+def bedrock_fake() -> Iterator[FakeBedrock]:
+    with FakeBedrock() as server:
+        yield server
+
+
+def make_bedrock_client(endpoint_url: str, service: str = "bedrock-runtime", **config: Any) -> Any:
+    """A boto3 client on loopback; no retries unless `config` asks for them."""
+    options: dict[str, Any] = {"retries": {"mode": "standard", "total_max_attempts": 1}, **config}
+    return boto3.client(
+        service,
+        endpoint_url=endpoint_url,
+        region_name=AWS_REGION,
+        aws_access_key_id=AWS_ACCESS_KEY_ID,
+        aws_secret_access_key=AWS_SECRET_ACCESS_KEY,
+        aws_session_token=AWS_SESSION_TOKEN,
+        config=Config(**options),
+    )
+
+
+@pytest.fixture
+def bedrock_client(bedrock_fake: FakeBedrock, telemetry: Telemetry) -> Any:
+    bedrock_fake.reset()
+    return make_bedrock_client(bedrock_fake.base_url)

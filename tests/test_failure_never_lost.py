@@ -233,7 +233,8 @@ def test_a_broken_redactor_exports_no_text_it_could_not_check(
     monkeypatch: pytest.MonkeyPatch,
     lenient: None,
 ) -> None:
-    monkeypatch.setattr(Redactor, "redact", boom)
+    for method in ("redact", "clean", "spans"):
+        monkeypatch.setattr(Redactor, method, boom)
     fake.plan("unauthorized", "unauthorized")  # the 401's message echoes the key
     with otel_aitrack.track("summarize_ticket"):
         for _ in range(2):

@@ -385,19 +385,8 @@ def _cases() -> list[tuple[str, str]]:
     ]
 
 
-# Places the call path does not pass through the redactor yet: each such case must fail until it does.
-_RESPONSE_MODEL = pytest.mark.xfail(
-    strict=True,
-    reason="gen_ai.response.model (span attribute and metric series), the provider's echo of the model, "
-    "is not redacted yet: the lead's fix (labels.model on the response model, call.py)",
-)
-_NOT_YET = {"model name": _RESPONSE_MODEL}
-
-
 def _case(place: str, kind: str) -> Any:
-    return pytest.param(
-        place, kind, marks=[_NOT_YET[place]] if place in _NOT_YET else [], id=f"{place}-{kind}"
-    )
+    return pytest.param(place, kind, id=f"{place}-{kind}")
 
 
 @pytest.mark.parametrize(("place", "kind"), [_case(place, kind) for place, kind in _cases()])
@@ -410,7 +399,7 @@ def test_every_kind_in_every_place(pipeline: Pipeline, place: str, kind: str) ->
 
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(
-    place=st.sampled_from(sorted(set(PLACES) - set(_NOT_YET))),  # the lead's places: the matrix xfails
+    place=st.sampled_from(sorted(PLACES)),
     kind=st.sampled_from(KINDS),
     seed=st.integers(0, 2**32),
     before=fillers,

@@ -112,13 +112,13 @@ class _Unprintable(Exception):
     ids=lambda error: type(error).__name__,
 )
 def test_exception_lines_are_pythons_own(error: BaseException) -> None:
-    assert _exception_only(error) == "".join(traceback.format_exception_only(type(error), error))
+    assert _exception_only(error, 100_000) == "".join(traceback.format_exception_only(type(error), error))
 
 
 def test_exception_notes_are_printed_as_python_prints_them() -> None:
     error = ValueError("bad")
     error.__notes__ = ["while reading the ticket"]  # add_note() is 3.11+
-    assert _exception_only(error) == "".join(traceback.format_exception_only(type(error), error))
+    assert _exception_only(error, 100_000) == "".join(traceback.format_exception_only(type(error), error))
 
 
 def _configure_with_a_key_in_the_source() -> None:

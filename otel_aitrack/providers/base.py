@@ -22,6 +22,13 @@ class Endpoint(NamedTuple):
     # The method only returns a manager that sends the request later (`messages.stream(...)`, entered
     # with `with`): the call starts when the manager sends it. See `Provider.defer_request`.
     deferred: bool = False
+    # One method serves every operation of the SDK (botocore's `BaseClient._make_api_call`): `route`
+    # names, per call, the endpoint it is and its request arguments, or None to pass it through untouched.
+    route: Route | None = None
+
+
+# (instance, args, kwargs) of the wrapped method → (the endpoint of this call, its request kwargs), or None.
+Route = Callable[[Any, tuple[Any, ...], dict[str, Any]], "tuple[Endpoint, dict[str, Any]] | None"]
 
 
 @dataclass
@@ -32,6 +39,8 @@ class ErrorDetails:
     provider_code: str | None = None
     request_id: str | None = None
     category: str | None = None  # None: let the core categorize from status and code
+    error_type: str | None = None  # None: the exception's class name
+    resend_count: int | None = None  # the SDK's own count of resends, when it says it (botocore's)
 
 
 @dataclass
