@@ -272,6 +272,16 @@ def failures_by_provider_code_panel() -> dict[str, Any]:
     return panel
 
 
+def _seconds_axis(panel: dict[str, Any]) -> dict[str, Any]:
+    """A time series panel of durations: seconds from zero, one colour per series, legend below."""
+    panel["fieldConfig"] = {
+        "defaults": {"unit": "s", "min": 0, "color": {"mode": "palette-classic"}, "custom": {"lineWidth": 1}},
+        "overrides": [],
+    }
+    panel["options"] = {"legend": {"displayMode": "list", "placement": "bottom"}}
+    return panel
+
+
 def latency_panel() -> dict[str, Any]:
     panel = _panel(
         5,
@@ -290,12 +300,30 @@ def latency_panel() -> dict[str, Any]:
         )
         for ref, q, label in (("A", 0.5, "p50"), ("B", 0.95, "p95"), ("C", 0.99, "p99"))
     ]
-    panel["fieldConfig"] = {
-        "defaults": {"unit": "s", "min": 0, "color": {"mode": "palette-classic"}, "custom": {"lineWidth": 1}},
-        "overrides": [],
-    }
-    panel["options"] = {"legend": {"displayMode": "list", "placement": "bottom"}}
-    return panel
+    return _seconds_axis(panel)
+
+
+def time_to_first_chunk_panel() -> dict[str, Any]:
+    panel = _panel(
+        30,
+        "timeseries",
+        "Time to first chunk p95 by prompt type",
+        (
+            "gen_ai.client.operation.time_to_first_chunk, streamed calls only: how long users wait for the "
+            "first token (p95). Exemplars link to the trace."
+        ),
+        (0, 43, 12, 8),
+    )
+    panel["targets"] = [
+        _target(
+            "A",
+            promql.time_to_first_chunk_quantile(0.95, F),
+            instant=False,
+            legend="p95 · {{gen_ai_prompt_name}}",
+            exemplar=True,
+        )
+    ]
+    return _seconds_axis(panel)
 
 
 def token_usage_panel() -> dict[str, Any]:
@@ -410,6 +438,7 @@ def panels() -> list[dict[str, Any]]:
         latency_panel(),
         token_usage_panel(),
         recent_failures_panel(),
+        time_to_first_chunk_panel(),
     ]
 
 
