@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import sys
 import time
 from types import FrameType
 from typing import Any
@@ -23,6 +24,7 @@ from .config import NO_CONTENT, SPAN_ONLY, ContentMode
 from .content import CapturedContent
 from .context import Tracking, current_tracking
 from .errors import categorize
+from .fingerprints import UNKNOWN_ORIGIN, call_origin, fingerprint
 from .genai import output_message_attributes, token_attributes
 from .guard import guard
 from .instruments import SeriesKey
@@ -58,6 +60,11 @@ class Call:
         self._first_chunk_at: float | None = None
         self._last_chunk_at = 0.0
         self._chunk_attributes: dict[str, Any] | None = None
+        # The application's function that made the call (module, name): a failure's fingerprint names it,
+        # also for a stream that fails far from there.
+        self._origin = UNKNOWN_ORIGIN
+        with guard("call origin"):
+            self._origin = call_origin(sys._getframe(1))
         tracking = current_tracking()
         self.prompt_type = runtime.labels.prompt_type(tracking.prompt_type)
         settings = runtime.settings
@@ -287,18 +294,30 @@ class Call:
             self._set_common(outcome)
             if outcome in _FAILED_STREAM:
                 span.set_attribute(names.GEN_AI_RESPONSE_FINISH_REASONS, _with_error(response))
-        key = self.prompt_type
+        details, category = ending.details, ending.details.category or Category.OTHER
+        group = None
+        with guard("failure fingerprint"):
+            provider = dict(self._call_pairs).get(names.GEN_AI_PROVIDER_NAME, "")
+            group = fingerprint(str(provider), ending.error_type, details.provider_code, self._origin)
+            span.set_attribute(names.AITRACK_ERROR_FINGERPRINT, group)
+        key, label = self.prompt_type, None
         with guard("failure count"):
-            failure = Failure(ending.error_type, ending.message, ending.stack)
-            key = self.runtime.book.record_failure(self.prompt_type, failure)
-        category = ending.details.category or Category.OTHER
-        self._end(key, ending.error_type, category, response)
+            failure = Failure(
+                ending.error_type, ending.message, ending.stack, group, details.provider_code, category
+            )
+            key, label = self.runtime.book.record_failure(self.prompt_type, failure)
+        self._end(key, ending.error_type, category, response, label)
 
     def _end(
-        self, key: str, error_type: str | None, category: str | None, details: ResponseDetails | None
+        self,
+        key: str,
+        error_type: str | None,
+        category: str | None,
+        details: ResponseDetails | None,
+        group: str | None = None,
     ) -> None:
         with guard("call metrics"):
-            self._record_metrics(key, error_type, category, details)
+            self._record_metrics(key, error_type, category, details, group)
         if self.content.mode.event:
             with guard("content event"):
                 self._emit_content(error_type, details)
@@ -306,13 +325,18 @@ class Call:
             self.span.end()
 
     def _record_metrics(
-        self, key: str, error_type: str | None, category: str | None, details: ResponseDetails | None
+        self,
+        key: str,
+        error_type: str | None,
+        category: str | None,
+        details: ResponseDetails | None,
+        group: str | None,
     ) -> None:
         seconds = time.perf_counter() - self._started
         model, tokens = None, _NO_TOKENS
         if details is not None:
             model, tokens = self._response_model(details), details.tokens
-        series = SeriesKey(key, self._call_pairs, self._server_pairs, model, error_type, category)
+        series = SeriesKey(key, self._call_pairs, self._server_pairs, model, error_type, category, group)
         self.runtime.instruments.record_call(series, seconds, tokens, self.context_with_span)
 
     def _emit_exception(

@@ -32,6 +32,7 @@ class SeriesKey(NamedTuple):
     response_model: str | None  # on the histograms only
     error_type: str | None  # failures only
     category: str | None = None  # failures only, on `aitrack.calls` only (aitrack.error.category)
+    fingerprint: str | None = None  # failures only, on `aitrack.calls` only: the fingerprint's label
 
 
 _TOKEN_TYPES = ("input", "output")  # gen_ai.token.type
@@ -60,6 +61,8 @@ class Series:
         attributes = dict(common)
         if key.error_type is not None:
             attributes[names.AITRACK_ERROR_CATEGORY] = key.category or names.Category.OTHER
+            if key.fingerprint is not None:
+                attributes[names.AITRACK_ERROR_FINGERPRINT] = key.fingerprint
         self.calls = 0
         self.attributes = attributes  # aitrack.calls
         self.counter_key = tuple(attributes.items())

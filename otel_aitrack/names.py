@@ -59,6 +59,7 @@ AITRACK_ERROR_MESSAGE: Final = "aitrack.error.message"
 AITRACK_ERROR_TRACEBACK: Final = "aitrack.error.traceback"
 AITRACK_ERROR_PROVIDER_CODE: Final = "aitrack.error.provider_code"
 AITRACK_ERROR_CATEGORY: Final = "aitrack.error.category"
+AITRACK_ERROR_FINGERPRINT: Final = "aitrack.error.fingerprint"
 AITRACK_REQUEST_ID: Final = "aitrack.request.id"
 AITRACK_STREAM_OUTCOME: Final = "aitrack.stream.outcome"
 AITRACK_CALL_CANCELLED: Final = "aitrack.call.cancelled"
@@ -76,6 +77,7 @@ METRIC_TIME_PER_OUTPUT_CHUNK: Final = _gen_ai_metrics.GEN_AI_CLIENT_OPERATION_TI
 # --- Values -------------------------------------------------------------------------------------
 DEFAULT_PROMPT_TYPE: Final = "untracked"
 OVERFLOW_PROMPT_TYPE: Final = "_overflow"
+OVERFLOW_FINGERPRINT: Final = "_overflow"  # the fingerprints past the limit of a prompt type
 
 
 class ProviderName:

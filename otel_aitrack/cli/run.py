@@ -21,7 +21,7 @@ from pathlib import Path
 from types import FrameType
 
 from .child import STATS_DIR, ProcessStats, read_stats
-from .view import FailureRow, failure_table, make_console
+from .view import FailureRow, GroupRow, failure_table, groups_table, make_console
 
 BOOTSTRAP = Path(__file__).resolve().with_name("bootstrap")
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -151,6 +151,9 @@ def print_report(processes: list[ProcessStats], pid: int, returncode: int) -> No
             console.print(f"{title}: no AI calls")
             continue
         console.print(failure_table((FailureRow.from_stats(s) for s in entry.figures.values()), title=title))
+        groups = groups_table(GroupRow.all_from_stats(entry.figures.values()), "Top failure groups")
+        if groups is not None:
+            console.print(groups)
 
 
 def _ending(returncode: int) -> str:

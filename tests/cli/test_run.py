@@ -14,8 +14,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.cli.support import CLI, cli_env, one_line_error, run_cli, table_rows
+from tests.cli.support import CLI, cli_env, group_rows, one_line_error, run_cli, table_rows, wide_env
 from tests.fakes.openai_server import FakeOpenAI
+from tests.test_failure_groups import documented
 
 PYTHON = sys.executable
 APP = textwrap.dedent(
@@ -64,12 +65,22 @@ def test_the_table_of_a_program_that_called_openai(fake: FakeOpenAI, tmp_path: P
     fake.reset()
     fake.plan("ok", "rate_limit", "not_found")
     app = write(tmp_path, "app.py", APP)
-    done = run_cli("run", PYTHON, app, fake.base_url)
+    done = run_cli("run", PYTHON, app, fake.base_url, env=wide_env())
     assert done.returncode == 0, done.stderr
     assert done.stdout == "app done\n"
     assert "app saw RateLimitError" in done.stderr
     assert f"otel-aitrack run: app.py {fake.base_url} (pid " in done.stderr
     assert table_rows(done.stderr)["summarize_ticket"][:5] == ["3", "2", "66.7 %", "2", "NotFoundError"]
+    # Its failure groups, as the program's stats() had them: the calls were made at the script's top.
+    groups = group_rows(done.stderr)
+    not_found = documented("openai", "NotFoundError", "model_not_found", "__main__", "<module>")
+    assert {fingerprint: row[1] for fingerprint, row in groups.items()} == {
+        not_found: "NotFoundError (model_not_found)",
+        documented("openai", "RateLimitError", "rate_limit_exceeded", "__main__", "<module>"): (
+            "RateLimitError (rate_limit_exceeded)"
+        ),
+    }
+    assert groups[not_found][0] == "summarize_ticket" and groups[not_found][2] == "1"
     assert "runKEY" not in done.stderr
     # No exporter configured: none is used, so no OTLP connection errors either.
     assert "Failed to export" not in done.stderr and "Exception while exporting" not in done.stderr
