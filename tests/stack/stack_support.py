@@ -338,3 +338,12 @@ def prometheus_query(base: str, expr: str, at: float | None = None) -> list[dict
         pytest.fail(f"query rejected: {error.read().decode()}\n{expr}")
     assert body["status"] == "success", body
     return list(body["data"]["result"])
+
+
+def values(result: list[dict[str, Any]], *labels: str) -> dict[Any, float]:
+    """An instant vector as {label value (a tuple for several labels): value}."""
+    found = {}
+    for sample in result:
+        key = tuple(sample["metric"].get(label, "") for label in labels)
+        found[key[0] if len(key) == 1 else key] = float(sample["value"][1])
+    return found
