@@ -149,6 +149,13 @@ def test_gateway_samples_with_the_policies_of_config() -> None:
     assert gateway["decision_wait"] == single["decision_wait"]
 
 
+def test_every_environment_variable_of_the_configs_is_documented() -> None:
+    readme = (COLLECTOR_DIR / "README.md").read_text()
+    for path in (*CONFIGS, AGENT_DNS):
+        for name in set(re.findall(r"\$\{env:(AITRACK_\w+)", path.read_text())):
+            assert f"`{name}`" in readme, f"{path.name}: {name} is not in collector/README.md"
+
+
 # --- The built collector --------------------------------------------------------------------------------
 
 

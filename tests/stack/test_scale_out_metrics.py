@@ -176,6 +176,7 @@ def test_every_worker_is_its_own_instance_under_the_service_job(scaled: Fleet) -
     assert {s["metric"]["job"] for s in series} == {SERVICE}
     assert {s["metric"]["instance"] for s in series} == set(scaled.instances)
     assert not any("service_name" in s["metric"] for s in series)
+    assert {s["metric"]["otel_scope_name"] for s in series} == {"otel_aitrack"}
     # The other resource attributes are on target_info, one series per worker, as on the scrape path.
     info = prometheus_query(scaled.prometheus, f'target_info{{job="{SERVICE}"}}')
     assert sorted(s["metric"]["instance"] for s in info) == sorted(scaled.instances)
