@@ -66,20 +66,18 @@ def chat_span(trace_id: bytes, parent: bytes, number: int, failed: bool) -> Span
         start_time_unix_nano=now - 800_000_000,
         end_time_unix_nano=now,
     )
-    span.attributes.extend(
-        attribute(key, value)
-        for key, value in {
-            "gen_ai.operation.name": "chat",
-            "gen_ai.provider.name": "openai",
-            "gen_ai.request.model": "gpt-4o-mini",
-            "gen_ai.response.model": "gpt-4o-mini-2024-07-18",
-            "gen_ai.prompt.name": "summarize_ticket",
-            "gen_ai.usage.input_tokens": 412,
-            "gen_ai.usage.output_tokens": 96 + number,
-            "server.address": "api.openai.com",
-            "server.port": 443,
-        }.items()
-    )
+    values: dict[str, str | int] = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": "openai",
+        "gen_ai.request.model": "gpt-4o-mini",
+        "gen_ai.response.model": "gpt-4o-mini-2024-07-18",
+        "gen_ai.prompt.name": "summarize_ticket",
+        "gen_ai.usage.input_tokens": 412,
+        "gen_ai.usage.output_tokens": 96 + number,
+        "server.address": "api.openai.com",
+        "server.port": 443,
+    }
+    span.attributes.extend(attribute(key, value) for key, value in values.items())
     if failed:
         span.status.CopyFrom(Status(code=Status.STATUS_CODE_ERROR, message="NotFoundError: model not found"))
         span.attributes.extend(

@@ -17,7 +17,7 @@ import math
 import socket
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,8 +62,9 @@ def total(gateways: list[Gateway], metric: str, **labels: str) -> float:
     return sum(gateway.own_metric(metric, **labels) for gateway in gateways if gateway.running())
 
 
-def wait_for(condition: object, what: str, agent: Collector) -> None:
-    wait_until(condition, what, WAIT_SECONDS, process=agent.process, log=agent.log)  # type: ignore[arg-type]
+def wait_for(condition: Callable[[], bool], what: str, agent: Collector) -> None:
+    """Fails the test, with the agent's log, if `condition` is not met within WAIT_SECONDS."""
+    wait_until(condition, what, WAIT_SECONDS, process=agent.process, log=agent.log)
 
 
 def all_exported(gateways: list[Gateway]) -> bool:

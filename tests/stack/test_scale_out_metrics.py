@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -142,7 +142,7 @@ def scaled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
             yield Fleet(base, instances, ran, gateways)
 
 
-def for_service(expected: dict[str, float]) -> dict[tuple[str, str], float]:
+def for_service(expected: Mapping[str, float]) -> dict[tuple[str, str], float]:
     return {(SERVICE, prompt): value for prompt, value in expected.items()}
 
 
