@@ -80,7 +80,8 @@ def _targets_reading_counters_raw(board: dict[str, Any]) -> list[dict[str, Any]]
     for panel in board["panels"]:
         for index, target in enumerate(panel.get("targets", [])):
             expr = target.get("expr", "")
-            if " unless " in expr and promql.CALLS in expr:
+            # The counter read otherwise than through increase(): born series, presence (group by).
+            if promql.CALLS in expr and (" unless " in expr or f"({promql.CALLS}" in expr):
                 entries.append({"dashboard": board["title"], "panel": panel["title"], "targetIdx": index})
     return entries
 

@@ -42,7 +42,7 @@ def dashboard_targets() -> list[tuple[str, str, str]]:
     return [
         (panel["title"], target["refId"], target["expr"])
         for panel in dashboard["panels"]
-        for target in panel["targets"]
+        for target in panel.get("targets", [])  # a row has none
         if target["datasource"]["uid"] == "${prometheus_datasource}"
     ]
 
