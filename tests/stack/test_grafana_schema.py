@@ -143,7 +143,10 @@ MUTATIONS: dict[str, tuple[Callable[[Dashboard], None], str]] = {
         lambda d: panel(d, "Failure groups")["targets"][1]["datasource"].update(type="tempoo"),
         "datasource type 'tempoo' unknown",
     ),
-    "misspelt key of a row": (lambda d: rename(panel(d, "Error budget"), "collapsed", "colapsed"), "colapsed"),
+    "misspelt key of a row": (
+        lambda d: rename(panel(d, "Error budget"), "collapsed", "colapsed"),
+        "colapsed",
+    ),
     "query of an unknown datasource type": (
         lambda d: panel(d, "Prompt types")["datasource"].update(type="prometeus"),
         "datasource type 'prometeus' unknown",
