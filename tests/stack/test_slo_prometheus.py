@@ -9,7 +9,9 @@ row, which write out what the rules file records, are asked the same questions o
 from __future__ import annotations
 
 import json
+import re
 import threading
+import urllib.parse
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -17,7 +19,9 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.stack.stack_queries import ALL, GRAFANA_RULES, RULES, dashboard_targets, substitute
+from grafana.src import traceql
+from tests.stack import grafana_frames
+from tests.stack.stack_queries import ALL, DASHBOARD, GRAFANA_RULES, RULES, dashboard_targets, substitute
 from tests.stack.stack_support import http_get, poll, prometheus_query, running_prometheus
 
 pytestmark = pytest.mark.stack
@@ -41,6 +45,9 @@ OBJECTIVES = {
 }
 # The burn rate of each, as Prometheus divides: failed / calls / (1 - objective).
 BURN_RATES = {key: failed / (ok + failed) / (1 - OBJECTIVES[key[1]]) for key, (ok, failed) in CALLS.items()}
+# aitrack.error.fingerprint of the failures: answer_question and classify_email fail in one shared helper.
+SHARED, INVOICE, SPANS_ONLY = "a1c4e2f09b3d5867", "b2d5f3a1c0e46978", "c3e6a4b2d1f05789"
+FINGERPRINTS = {"answer_question": SHARED, "classify_email": SHARED, "extract_invoice": INVOICE}
 PENDING = {  # every burn-rate alert has a `for`, longer than this test
     "AITrackErrorBudgetBurnFast": {("shop", "answer_question")},
     "AITrackErrorBudgetBurnSustained": {("shop", "answer_question")},
@@ -60,9 +67,8 @@ def exposition() -> str:
             lines.append(f"aitrack_calls_total{{{base}}} {ok}")
         if failed:
             error = 'error_type="RateLimitError",aitrack_error_category="rate_limit"'
-            lines.append(
-                f'aitrack_calls_total{{{base},{error},aitrack_error_fingerprint="9d4a27e6b0c3f815"}} {failed}'
-            )
+            group = f'aitrack_error_fingerprint="{FINGERPRINTS[prompt]}"'
+            lines.append(f"aitrack_calls_total{{{base},{error},{group}}} {failed}")
     return "\n".join(lines) + "\n"
 
 
@@ -205,4 +211,88 @@ def test_failure_groups_count_the_failures_of_each_fingerprint(prometheus: str) 
     result = dashboard(prometheus, "Failure groups", "A")
     counts = {s["metric"]["gen_ai_prompt_name"]: float(s["value"][1]) for s in result}
     assert counts == {"answer_question": 50, "extract_invoice": 2, "classify_email": 5}
-    assert {s["metric"]["aitrack_error_fingerprint"] for s in result} == {"9d4a27e6b0c3f815"}
+    assert {s["metric"]["gen_ai_prompt_name"]: s["metric"]["aitrack_error_fingerprint"] for s in result} == (
+        FINGERPRINTS
+    )
+
+
+# Tempo's newest failed spans of the groups: none of extract_invoice's (its traces were sampled out),
+# one group that Prometheus does not count here (another service's).
+SPANS = [
+    grafana_frames.Span(
+        "7f0c", "s1", 1_000, {traceql.FINGERPRINT: SHARED, traceql.MESSAGE: "Rate limit reached (old)"}
+    ),
+    grafana_frames.Span(
+        "9a3e", "s2", 3_000, {traceql.FINGERPRINT: SHARED, traceql.MESSAGE: "Rate limit reached"}
+    ),
+    grafana_frames.Span(
+        "5d21", "s3", 2_000, {traceql.FINGERPRINT: SPANS_ONLY, traceql.MESSAGE: "Model not found"}
+    ),
+]
+
+
+def failure_groups_panel() -> dict[str, Any]:
+    board = json.loads(DASHBOARD.read_text())
+    return next(panel for panel in board["panels"] if panel["title"] == "Failure groups")
+
+
+@pytest.mark.parametrize("tempo_first", [False, True], ids=["prometheus-first", "tempo-first"])
+def test_failure_groups_table_joins_each_groups_count_with_its_newest_span(
+    prometheus: str, tempo_first: bool
+) -> None:
+    # The frames reach the panel in the order the datasources answer.
+    panel = failure_groups_panel()
+    frames = [
+        grafana_frames.prometheus_table("A", dashboard(prometheus, "Failure groups", "A")),
+        grafana_frames.tempo_spans_table(SPANS),
+    ]
+    frames = frames[::-1] if tempo_first else frames
+    (table,) = grafana_frames.transform(frames, panel["transformations"])
+    columns = [
+        "Fingerprint",
+        "Prompt type",
+        "error.type",
+        "Count",
+        "Last message",
+        "Last seen",
+        "Latest trace",
+    ]
+    assert [f.display_name for f in table.fields] == columns
+    rows = sorted((tuple(row.values()) for row in table.rows()), key=lambda r: (r[0], str(r[1])))
+    assert rows == [
+        (SHARED, "answer_question", "RateLimitError", 50, "Rate limit reached", 3_000, "9a3e"),
+        (SHARED, "classify_email", "RateLimitError", 5, "Rate limit reached", 3_000, "9a3e"),
+        (INVOICE, "extract_invoice", "RateLimitError", 2, None, None, None),
+        (SPANS_ONLY, None, None, None, "Model not found", 2_000, "5d21"),
+    ]
+
+
+def test_failure_groups_table_shows_the_counts_when_tempo_has_no_span(prometheus: str) -> None:
+    # No span matched: Grafana's frame has no attribute fields at all, and the join has one frame.
+    frames = [
+        grafana_frames.prometheus_table("A", dashboard(prometheus, "Failure groups", "A")),
+        grafana_frames.tempo_spans_table([]),
+    ]
+    (table,) = grafana_frames.transform(frames, failure_groups_panel()["transformations"])
+    assert [f.display_name for f in table.fields] == ["Fingerprint", "Prompt type", "error.type", "Count"]
+    assert sorted(table.column("Count")) == [2, 5, 50]
+
+
+def test_latest_trace_link_opens_the_trace_in_explore() -> None:
+    overrides = failure_groups_panel()["fieldConfig"]["overrides"]
+    (link,) = next(o for o in overrides if o["matcher"]["options"] == "Latest trace")["properties"][0][
+        "value"
+    ]
+    # Grafana fills in the data link's variables: the cell's value, the dashboard's, the time range.
+    filled = {"__value.raw": "9a3e", "tempo_datasource": "aitrack-tempo"}
+    filled |= {"__from": "1700000000000", "__to": "1700003600000"}
+    url = re.sub(r"\$\{([\w.]+)\}", lambda m: filled[m.group(1)], link["url"])
+    parsed = urllib.parse.urlsplit(url)
+    assert parsed.path == "/explore"
+    (left,) = urllib.parse.parse_qs(parsed.query)["left"]
+    query = {"refId": "A", "datasource": {"type": "tempo", "uid": "aitrack-tempo"}, "queryType": "traceql"}
+    assert json.loads(left) == {
+        "datasource": "aitrack-tempo",
+        "queries": [{**query, "query": "9a3e"}],
+        "range": {"from": "1700000000000", "to": "1700003600000"},
+    }
