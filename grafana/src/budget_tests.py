@@ -233,9 +233,10 @@ class _Model:
             counted = window_increase(c.values, minute, window) if c.failure else None
             if c.failure and counted is not None:
                 per_category[c.failure[1]] = per_category.get(c.failure[1], 0.0) + counted
-        gauges = {
-            e: v[minute] for e, v in last_failures(traffic, self.horizon).items() if v[minute] is not None
-        }
+        gauges: dict[str, int] = {}
+        for error_type, values in last_failures(traffic, self.horizon).items():
+            if (at := values[minute]) is not None:
+                gauges[error_type] = at
         category = max(per_category, key=per_category.__getitem__) if per_category else "unknown"
         return category, max(gauges, key=gauges.__getitem__) if gauges else "unknown"
 

@@ -591,7 +591,7 @@ def burn_rate_panel(objectives: Objectives) -> dict[str, Any]:
     panel["targets"] = [_target("A", source.burn_rate("1h"), instant=False, legend=legend)]
     factors = sorted({alert.factor for alert in slo.BURN_RATE_ALERTS})
     colours = ("orange", "red", "dark-red")
-    steps = [{"color": "green", "value": None}]
+    steps: list[dict[str, Any]] = [{"color": "green", "value": None}]
     steps += [
         {"color": colour, "value": _above(factor)} for colour, factor in zip(colours, factors, strict=True)
     ]
