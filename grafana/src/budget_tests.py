@@ -12,7 +12,7 @@ by tests/stack/test_slo_rules.py.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from otel_aitrack.stack import promql, slo
 from otel_aitrack.stack.promql import PROMPT, SERVICE
@@ -192,11 +192,10 @@ def window_increase(values: Sequence[int | None], minute: int, window: int) -> f
     return float(max(inside)) if inside else None
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Model:
     objectives: Objectives
     horizon: int
-    _cache: dict[tuple[str, int, int], float | None] = field(default_factory=dict)
 
     def ratio(self, traffic: Traffic, minute: int, window: int) -> float | None:
         """failure_ratio: failed / all calls of the window; None where there were no calls."""
