@@ -97,9 +97,7 @@ class AITrackInstrumentor(BaseInstrumentor):  # type: ignore[misc]
                 settings=settings,
                 redactor=redactor,
                 book=BOOK,
-                exception_logger=get_logger(_SCOPE, __version__, kwargs.get("logger_provider"))
-                if settings.exception_as_log
-                else None,
+                logger=get_logger(_SCOPE, __version__, kwargs.get("logger_provider")),
                 labels=Labels(redactor),
             )
         )

@@ -13,11 +13,33 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from . import forks
-from .names import OVERFLOW_PROMPT_TYPE
+from .names import OVERFLOW_FINGERPRINT, OVERFLOW_PROMPT_TYPE
 
 # Error types whose last failure time is kept per prompt type (`aitrack.last_failure.timestamp`); past
 # it, the error type that failed longest ago is forgotten (its series goes stale, the newest stay).
 MAX_ERROR_TYPES_PER_PROMPT_TYPE = 20
+# Failure groups kept per prompt type in `stats()`; past it, the group seen longest ago folds into the
+# overflow group. In the metrics, the first this many fingerprints of a prompt type are labels of their
+# own and later ones are counted under `_overflow` (a counter's series cannot move to another label).
+MAX_FAILURE_GROUPS_PER_PROMPT_TYPE = 20
+
+
+@dataclass(frozen=True)
+class FailureGroup:
+    """The failures of one prompt type that share a fingerprint: one kind of failure from one place."""
+
+    fingerprint: str  # `aitrack.error.fingerprint`, or `_overflow` for the groups folded together
+    error_code: str  # error.type
+    provider_code: str | None  # aitrack.error.provider_code
+    category: str | None  # aitrack.error.category
+    count: int
+    first_seen: datetime
+    last_seen: datetime
+    last_message: str
+    last_traceback: str | None
+
+    def as_dict(self) -> dict[str, object]:
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
 
 @dataclass(frozen=True)
@@ -32,6 +54,8 @@ class PromptStats:
     last_error_message: str | None = None
     last_error_traceback: str | None = None
     last_failed_at: datetime | None = None
+    # The distinct failures, most frequent first (the overflow group, if any, last).
+    failure_groups: tuple[FailureGroup, ...] = ()
 
     @property
     def failure_rate(self) -> float:
@@ -47,6 +71,7 @@ class PromptStats:
     def as_dict(self) -> dict[str, object]:
         """Every figure by its seed name, `failure_rate` included."""
         fields = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        fields["failure_groups"] = [group.as_dict() for group in self.failure_groups]
         return {**fields, "failure_rate": self.failure_rate}
 
 
@@ -57,12 +82,66 @@ class Failure:
     error_code: str
     message: str
     traceback: str | None
+    fingerprint: str | None = None  # None when it could not be made: the failure still counts
+    provider_code: str | None = None
+    category: str | None = None
+
+
+def _utc(unix_time: float) -> datetime:
+    return datetime.fromtimestamp(unix_time, tz=timezone.utc)
+
+
+class _Group:
+    """The mutable figures of one failure group."""
+
+    __slots__ = ("count", "first_seen", "last", "last_seen")
+
+    def __init__(self, failure: Failure, now: float) -> None:
+        self.count = 0
+        self.first_seen = now
+        self.last_seen = now
+        self.last = failure
+
+    def add(self, failure: Failure, now: float, count: int = 1) -> None:
+        self.count += count
+        self.last_seen = now
+        self.last = failure
+
+    def fold(self, other: _Group) -> None:
+        """Take in a group folded into this one (the overflow group)."""
+        self.count += other.count
+        self.first_seen = min(self.first_seen, other.first_seen)
+        if other.last_seen >= self.last_seen:
+            self.last_seen, self.last = other.last_seen, other.last
+
+    def frozen(self, fingerprint: str) -> FailureGroup:
+        last = self.last
+        return FailureGroup(
+            fingerprint=fingerprint,
+            error_code=last.error_code,
+            provider_code=last.provider_code,
+            category=last.category,
+            count=self.count,
+            first_seen=_utc(self.first_seen),
+            last_seen=_utc(self.last_seen),
+            last_message=last.message,
+            last_traceback=last.traceback,
+        )
 
 
 class _Figures:
     """The mutable figures behind one prompt type's `PromptStats` (changed under the book's lock)."""
 
-    __slots__ = ("calls", "consecutive", "failed", "last", "last_by_error_type")
+    __slots__ = (
+        "calls",
+        "consecutive",
+        "failed",
+        "groups",
+        "labelled",
+        "last",
+        "last_by_error_type",
+        "overflow",
+    )
 
     def __init__(self) -> None:
         self.calls = 0
@@ -71,8 +150,12 @@ class _Figures:
         self.last: tuple[Failure, float] | None = None  # the failure and its unix time
         # error type -> unix time it last failed, oldest first (a re-failing type moves to the end)
         self.last_by_error_type: dict[str, float] = {}
+        self.groups: dict[str, _Group] = {}  # fingerprint -> group, the one seen longest ago first
+        self.overflow: _Group | None = None
+        self.labelled: set[str] = set()  # the fingerprints that are metric labels of their own
 
-    def failed_now(self, failure: Failure, now: float) -> None:
+    def failed_now(self, failure: Failure, now: float) -> str | None:
+        """Count a failure; its fingerprint's metric label (the fingerprint, or `_overflow`)."""
         self.calls += 1
         self.failed += 1
         self.consecutive += 1
@@ -82,6 +165,39 @@ class _Figures:
         by_type[failure.error_code] = now
         if len(by_type) > MAX_ERROR_TYPES_PER_PROMPT_TYPE:
             del by_type[next(iter(by_type))]
+        if failure.fingerprint is None:
+            return None
+        self._group(failure.fingerprint, failure, now)
+        return self._label(failure.fingerprint)
+
+    def _group(self, fingerprint: str, failure: Failure, now: float) -> None:
+        groups = self.groups
+        group = groups.pop(fingerprint, None)
+        if group is None:
+            group = _Group(failure, now)
+            if len(groups) >= MAX_FAILURE_GROUPS_PER_PROMPT_TYPE:
+                oldest = groups.pop(next(iter(groups)))
+                if self.overflow is None:
+                    self.overflow = _Group(oldest.last, oldest.first_seen)
+                self.overflow.fold(oldest)
+        group.add(failure, now)
+        groups[fingerprint] = group  # the most recently seen last
+
+    def _label(self, fingerprint: str) -> str:
+        labelled = self.labelled
+        if fingerprint in labelled:
+            return fingerprint
+        if len(labelled) < MAX_FAILURE_GROUPS_PER_PROMPT_TYPE:
+            labelled.add(fingerprint)
+            return fingerprint
+        return OVERFLOW_FINGERPRINT
+
+    def failure_groups(self) -> tuple[FailureGroup, ...]:
+        ranked = sorted(self.groups.items(), key=lambda item: (-item[1].count, -item[1].last_seen))
+        groups = [group.frozen(fingerprint) for fingerprint, group in ranked]
+        if self.overflow is not None:
+            groups.append(self.overflow.frozen(OVERFLOW_FINGERPRINT))
+        return tuple(groups)
 
     def stats(self, prompt_type: str) -> PromptStats:
         failure, failed_at = self.last if self.last else (None, None)
@@ -93,7 +209,8 @@ class _Figures:
             last_error_code=failure.error_code if failure else None,
             last_error_message=failure.message if failure else None,
             last_error_traceback=failure.traceback if failure else None,
-            last_failed_at=None if failed_at is None else datetime.fromtimestamp(failed_at, tz=timezone.utc),
+            last_failed_at=None if failed_at is None else _utc(failed_at),
+            failure_groups=self.failure_groups(),
         )
 
 
@@ -121,13 +238,12 @@ class FailureBook:
             figures.consecutive = 0
             return key
 
-    def record_failure(self, prompt_type: str, failure: Failure) -> str:
-        """Count a failed call; returns the bucket it was counted under."""
+    def record_failure(self, prompt_type: str, failure: Failure) -> tuple[str, str | None]:
+        """Count a failed call; the bucket it was counted under, and its fingerprint's metric label."""
         now = time.time()
         with self._lock:
             key, figures = self._figures_of(prompt_type)
-            figures.failed_now(failure, now)
-            return key
+            return key, figures.failed_now(failure, now)
 
     def snapshot(self) -> dict[str, PromptStats]:
         with self._lock:

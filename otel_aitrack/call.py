@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import sys
 import time
 from types import FrameType
 from typing import Any
@@ -19,8 +20,11 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from . import names
 from .book import Failure
+from .config import NO_CONTENT, SPAN_ONLY, ContentMode
+from .content import CapturedContent
 from .context import Tracking, current_tracking
 from .errors import categorize
+from .fingerprints import UNKNOWN_ORIGIN, call_origin, fingerprint
 from .genai import output_message_attributes, token_attributes
 from .guard import guard
 from .instruments import SeriesKey
@@ -53,20 +57,34 @@ class Call:
         self.attempts = 0
         self._attempts_this_send = 0
         self._tokens: tuple[object, contextvars.Token[Call | None]] | None = None
+        self._first_chunk_at: float | None = None
+        self._last_chunk_at = 0.0
+        self._chunk_attributes: dict[str, Any] | None = None
+        # The application's function that made the call (module, name): a failure's fingerprint names it,
+        # also for a stream that fails far from there.
+        self._origin = UNKNOWN_ORIGIN
+        with guard("call origin"):
+            self._origin = call_origin(sys._getframe(1))
         tracking = current_tracking()
         self.prompt_type = runtime.labels.prompt_type(tracking.prompt_type)
-        capture = tracking.capture_content
-        self.capture = runtime.settings.capture_content if capture is None else capture
+        settings = runtime.settings
+        mode = content_mode_of(settings.capture_content, tracking.capture_content)
+        self.content = CapturedContent(mode, runtime.redactor, settings.content_max_length)
         attributes = _start_attributes(runtime, provider, endpoint, instance, kwargs)
         self._call_pairs = _pairs(attributes, _METRIC_KEYS)
         self._server_pairs = _pairs(attributes, _SERVER_KEYS)
         with guard("call attribution"):
             attributes.update(self._attribution(tracking))
-        if self.capture:
+        if mode:
             with guard("captured input"):
-                attributes.update(self._clean_content(provider.input_messages(endpoint, kwargs)))
+                attributes.update(self.content.take(provider.input_messages(endpoint, kwargs)))
         self.span = _start_span(runtime, endpoint, attributes)
         self.context_with_span = trace.set_span_in_context(self.span)
+
+    @property
+    def capture(self) -> bool:
+        """Content is captured for this call (providers then read the messages)."""
+        return bool(self.content.mode)
 
     # --- while the SDK method runs ---------------------------------------------------------------
 
@@ -91,6 +109,24 @@ class Call:
         taken = self._attempts_this_send - 1 if retries_taken is None else retries_taken
         self.attempts = max(self.attempts, taken)
 
+    def chunk(self) -> None:
+        """A stream's chunk arrived: time to the first chunk, then the time each further one took."""
+        now = time.perf_counter()
+        if self._first_chunk_at is None:
+            self._first_chunk_at = now
+            self.span.set_attribute(names.GEN_AI_REQUEST_STREAM, True)
+            seconds, metric = now - self._started, self.runtime.instruments.time_to_first_chunk
+        else:
+            seconds, metric = now - self._last_chunk_at, self.runtime.instruments.time_per_output_chunk
+        self._last_chunk_at = now
+        attributes = self._chunk_attributes
+        if attributes is None:
+            bucket = self.runtime.book.bucket(self.prompt_type)
+            attributes = self._chunk_attributes = self.runtime.instruments.chunk_attributes(
+                bucket, self._call_pairs, self._server_pairs
+            )
+        self.runtime.instruments.record_chunk(metric, seconds, attributes, self.context_with_span)
+
     # --- endings ---------------------------------------------------------------------------------
     # Each ending is built in layers: the details (attributes, message, traceback, exception event) are
     # each made under their own guard, and whatever of them fails, the ending itself (status, error.type,
@@ -102,9 +138,9 @@ class Call:
         span = self.span
         with guard("response attributes"):
             span.set_attributes({**self._response_attributes(details), **token_attributes(details.tokens)})
-        if self.capture and details.output_messages:
+        if self.content.mode and details.output_messages:
             with guard("captured output"):
-                span.set_attributes(self._clean_content(output_message_attributes(details.output_messages)))
+                span.set_attributes(self.content.take(output_message_attributes(details.output_messages)))
         with guard("call attributes"):
             self._set_common(outcome)
         key = self.prompt_type
@@ -141,7 +177,7 @@ class Call:
                 limit = self.runtime.settings.traceback_max_length
                 ending.stack = full_traceback(error, call_site, limit, self.runtime.redactor, text)
             with guard("exception event"):
-                self._emit_exception(type(error), ending.message, ending.stack)
+                self._emit_exception(type(error), ending.error_type, ending.message, ending.stack)
         finally:
             self._end_failed(ending, outcome, response)
 
@@ -241,6 +277,9 @@ class Call:
             self.span.set_attribute(names.HTTP_REQUEST_RESEND_COUNT, self.attempts)
         if outcome:
             self.span.set_attribute(names.AITRACK_STREAM_OUTCOME, outcome)
+        if self._first_chunk_at is not None:
+            seconds = self._first_chunk_at - self._started
+            self.span.set_attribute(names.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, seconds)
 
     def _end_failed(self, ending: _Failure, outcome: str | None, response: ResponseDetails | None) -> None:
         """What a failed call always gets, whatever else failed: status ERROR and error.type, its count
@@ -248,63 +287,125 @@ class Call:
         span = self.span
         with guard("failure status"):
             span.set_attribute(names.ERROR_TYPE, ending.error_type)
-            span.set_status(Status(StatusCode.ERROR, f"{ending.error_type}: {ending.message}"))
+            # The message alone: the conventions advise against repeating error.type in the description.
+            span.set_status(Status(StatusCode.ERROR, ending.message))
         with guard("failure attributes"):
             span.set_attributes(_failure_attributes(ending))
             self._set_common(outcome)
-        key = self.prompt_type
+            if outcome in _FAILED_STREAM:
+                span.set_attribute(names.GEN_AI_RESPONSE_FINISH_REASONS, _with_error(response))
+        details, category = ending.details, ending.details.category or Category.OTHER
+        group = None
+        with guard("failure fingerprint"):
+            provider = dict(self._call_pairs).get(names.GEN_AI_PROVIDER_NAME, "")
+            group = fingerprint(str(provider), ending.error_type, details.provider_code, self._origin)
+            span.set_attribute(names.AITRACK_ERROR_FINGERPRINT, group)
+        key, label = self.prompt_type, None
         with guard("failure count"):
-            failure = Failure(ending.error_type, ending.message, ending.stack)
-            key = self.runtime.book.record_failure(self.prompt_type, failure)
-        category = ending.details.category or Category.OTHER
-        self._end(key, ending.error_type, category, response)
+            failure = Failure(
+                ending.error_type, ending.message, ending.stack, group, details.provider_code, category
+            )
+            key, label = self.runtime.book.record_failure(self.prompt_type, failure)
+        self._end(key, ending.error_type, category, response, label)
 
     def _end(
-        self, key: str, error_type: str | None, category: str | None, details: ResponseDetails | None
+        self,
+        key: str,
+        error_type: str | None,
+        category: str | None,
+        details: ResponseDetails | None,
+        group: str | None = None,
     ) -> None:
         with guard("call metrics"):
-            self._record_metrics(key, error_type, category, details)
+            self._record_metrics(key, error_type, category, details, group)
+        if self.content.mode.event:
+            with guard("content event"):
+                self._emit_content(error_type, details)
         with guard("span end"):
             self.span.end()
 
     def _record_metrics(
-        self, key: str, error_type: str | None, category: str | None, details: ResponseDetails | None
+        self,
+        key: str,
+        error_type: str | None,
+        category: str | None,
+        details: ResponseDetails | None,
+        group: str | None,
     ) -> None:
         seconds = time.perf_counter() - self._started
         model, tokens = None, _NO_TOKENS
         if details is not None:
             model, tokens = self._response_model(details), details.tokens
-        series = SeriesKey(key, self._call_pairs, self._server_pairs, model, error_type, category)
+        series = SeriesKey(key, self._call_pairs, self._server_pairs, model, error_type, category, group)
         self.runtime.instruments.record_call(series, seconds, tokens, self.context_with_span)
 
-    def _emit_exception(self, error_class: type[BaseException], message: str, stack: str | None) -> None:
-        """The exception the semantic-convention way, redacted: never the raw exception object."""
-        attributes = {
-            names.EXCEPTION_TYPE: _qualified_name(error_class),
-            names.EXCEPTION_MESSAGE: message,
-        }
+    def _emit_exception(
+        self, error_class: type[BaseException], error_type: str, message: str, stack: str | None
+    ) -> None:
+        """The exception the semantic-convention way, redacted: never the raw exception object.
+
+        On the span, the `exception` event; as a log record (`OTEL_SEMCONV_EXCEPTION_SIGNAL_OPT_IN`), the
+        GenAI conventions' `gen_ai.client.operation.exception` event at WARN, with the call's attributes.
+        """
+        attributes = {names.EXCEPTION_TYPE: _qualified_name(error_class), names.EXCEPTION_MESSAGE: message}
         if stack is not None:
             attributes[names.EXCEPTION_STACKTRACE] = stack
-        if self.runtime.settings.exception_as_span_event:
-            self.span.add_event(names.EXCEPTION_EVENT, {**attributes, "exception.escaped": True})
-        logger = self.runtime.exception_logger
-        if logger is not None and self.runtime.settings.exception_as_log:
+        settings = self.runtime.settings
+        if settings.exception_as_span_event:
+            self.span.add_event(names.EXCEPTION_EVENT, attributes)
+        if settings.exception_as_log:
             record = LogRecord(
                 context=self.context_with_span,
-                severity_number=SeverityNumber.ERROR,
-                severity_text="ERROR",
-                attributes=attributes,
-                event_name=names.EXCEPTION_EVENT,
+                severity_number=SeverityNumber.WARN,
+                severity_text="WARN",
+                attributes={**self._event_attributes(error_type), **attributes},
+                event_name=names.EVENT_OPERATION_EXCEPTION,
             )
-            logger.emit(record)
+            self.runtime.logger.emit(record)
 
-    def _clean_content(self, attributes: dict[str, Any]) -> dict[str, Any]:
-        clean = self.runtime.redactor.clean
-        limit = self.runtime.settings.content_max_length
-        return {key: clean(value, limit) for key, value in attributes.items()}
+    def _emit_content(self, error_type: str | None, details: ResponseDetails | None) -> None:
+        attributes = self._event_attributes(error_type)
+        if details is not None:
+            attributes.update(self._response_attributes(details))
+            attributes.update(token_attributes(details.tokens))
+        record = self.content.event(self.context_with_span, attributes)
+        if record is not None:
+            self.runtime.logger.emit(record)
+
+    def _event_attributes(self, error_type: str | None) -> dict[str, Any]:
+        """What an event of this call says of it: the request's attributes, the prompt type, error.type."""
+        attributes: dict[str, Any] = {
+            **dict(self._call_pairs),
+            **dict(self._server_pairs),
+            names.GEN_AI_PROMPT_NAME: self.prompt_type,
+        }
+        if error_type is not None:
+            attributes[names.ERROR_TYPE] = error_type
+        return attributes
 
 
 _TRUNCATED_MESSAGE = "The stream ended without its end marker (no finish reason / completion event)."
+_FAILED_STREAM = (StreamOutcome.ERROR, StreamOutcome.TRUNCATED)
+_ERROR_FINISH_REASON = "error"
+
+
+def _with_error(response: ResponseDetails | None) -> list[str]:
+    """A failed or cut-off stream's finish reasons: those that arrived before (if any), then `error`."""
+    reasons = None if response is None else response.attributes.get(names.GEN_AI_RESPONSE_FINISH_REASONS)
+    seen = [str(reason) for reason in reasons] if isinstance(reasons, (list, tuple)) else []
+    return seen if _ERROR_FINISH_REASON in seen else [*seen, _ERROR_FINISH_REASON]
+
+
+def content_mode_of(setting: ContentMode, chosen: bool | ContentMode | None) -> ContentMode:
+    """A call's content mode: the block's (`track(capture_content=...)`), else the process-wide one.
+    `True` captures where the process-wide mode says, on the span when that is off."""
+    if chosen is None:
+        return setting
+    if chosen is True:
+        return setting or SPAN_ONLY
+    if chosen is False:
+        return NO_CONTENT
+    return chosen
 
 
 class _Failure:

@@ -28,8 +28,8 @@ ENV_STRICT = "OTEL_AITRACK_STRICT"
 ENV_CAPTURE_CONTENT = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 ENV_EXCEPTION_SIGNAL = "OTEL_SEMCONV_EXCEPTION_SIGNAL_OPT_IN"
 
-_TRUE = {"1", "true", "yes", "on", "span_only", "span_and_event", "event_only"}
-_FALSE = {"", "0", "false", "no", "off", "no_content"}
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"", "0", "false", "no", "off"}
 _EXCEPTION_SIGNALS = {"", "logs", "logs/dup"}
 _logger = logging.getLogger(__name__)
 
@@ -40,6 +40,48 @@ ProviderNamesOption = Mapping[str, str] | Iterable[tuple[str, str]] | str
 INSTRUMENTOR_KEYWORDS = frozenset(
     {"tracer_provider", "meter_provider", "logger_provider", "skip_dep_check", "raise_exception_on_conflict"}
 )
+
+
+@dataclass(frozen=True)
+class ContentMode:
+    """Where captured prompts and responses go: span attributes, an event (a log record), both, none.
+
+    False when nothing is captured, so `if mode:` asks "is anything captured at all".
+    """
+
+    span: bool = False
+    event: bool = False
+
+    def __bool__(self) -> bool:
+        return self.span or self.event
+
+
+NO_CONTENT = ContentMode()
+SPAN_ONLY = ContentMode(span=True)
+# The values util-genai accepts, case-insensitive, and the true/false this project always took.
+CONTENT_MODES = {
+    "no_content": NO_CONTENT,
+    "span_only": SPAN_ONLY,
+    "event_only": ContentMode(event=True),
+    "span_and_event": ContentMode(span=True, event=True),
+    **dict.fromkeys(_TRUE, SPAN_ONLY),
+    **dict.fromkeys(_FALSE, NO_CONTENT),
+}
+
+
+def content_mode(value: object, where: str) -> ContentMode:
+    """A content mode from `True` / `False` or a mode's name; `TypeError` / `ValueError` naming `where`."""
+    if isinstance(value, ContentMode):
+        return value
+    if isinstance(value, bool):
+        return SPAN_ONLY if value else NO_CONTENT
+    if not isinstance(value, str):
+        raise TypeError(f"{where} takes True, False or a content mode's name, not {value!r}")
+    mode = CONTENT_MODES.get(value.strip().lower())
+    if mode is None:
+        names = "NO_CONTENT, SPAN_ONLY, EVENT_ONLY, SPAN_AND_EVENT, true, false"
+        raise ValueError(f"{where} is one of {names}, not {value!r}")
+    return mode
 
 
 @dataclass(frozen=True)
@@ -54,7 +96,7 @@ class Settings:
     # gen_ai.provider.name of openai-SDK calls by server: (host key, name) pairs in the order given.
     # A host key is `host`, `host:port` or a `*` pattern (`*.lan`); see providers/compatible.py.
     provider_names: tuple[tuple[str, str], ...] = ()
-    capture_content: bool = False
+    capture_content: ContentMode = NO_CONTENT
     exception_as_span_event: bool = True
     exception_as_log: bool = False
 
@@ -92,7 +134,7 @@ def settings_from_environment(env: Mapping[str, str]) -> Settings:
         **lengths,
         redact_patterns=env_patterns(env.get(ENV_REDACT_PATTERNS)),
         provider_names=parse_provider_names(env.get(ENV_PROVIDER_NAMES)),
-        capture_content=_env_bool(env, ENV_CAPTURE_CONTENT),
+        capture_content=_env_content_mode(env),
         exception_as_span_event=signal != "logs",
         exception_as_log=signal in {"logs", "logs/dup"},
     )
@@ -112,9 +154,7 @@ def check_keywords(kwargs: Mapping[str, Any]) -> dict[str, Any]:
         if key in MINIMUMS:
             chosen[key] = _checked_int(key, value)
         elif key == "capture_content":
-            if not isinstance(value, bool):
-                raise TypeError(f"instrument(capture_content=...) takes True or False, not {value!r}")
-            chosen[key] = value
+            chosen[key] = content_mode(value, "instrument(capture_content=...)")
         elif key == "redact_patterns":
             chosen[key] = checked_patterns(value)
         elif key == "provider_names":
@@ -241,14 +281,18 @@ def _env_int(env: Mapping[str, str], variable: str, key: str) -> int:
     return number
 
 
-def _env_bool(env: Mapping[str, str], variable: str) -> bool:
-    raw = env.get(variable)
-    value = (raw or "").strip().lower()
-    if value in _TRUE:
-        return True
-    if value not in _FALSE:
-        _logger.warning("otel-aitrack: %s=%r is not true or false; using the default, false", variable, raw)
-    return False
+def _env_content_mode(env: Mapping[str, str]) -> ContentMode:
+    raw = env.get(ENV_CAPTURE_CONTENT)
+    try:
+        return content_mode(raw or "", ENV_CAPTURE_CONTENT)
+    except ValueError:
+        _logger.warning(
+            "otel-aitrack: %s=%r is not NO_CONTENT, SPAN_ONLY, EVENT_ONLY, SPAN_AND_EVENT, true or false; "
+            "using the default, NO_CONTENT",
+            ENV_CAPTURE_CONTENT,
+            raw,
+        )
+        return NO_CONTENT
 
 
 def _choice(env: Mapping[str, str], variable: str, allowed: set[str], default: str) -> str:

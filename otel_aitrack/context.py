@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, TypeVar
 
+from .config import ContentMode, content_mode
 from .names import DEFAULT_PROMPT_TYPE
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -28,7 +29,8 @@ class Tracking:
     prompt_type: str = DEFAULT_PROMPT_TYPE
     task: str | None = None
     user: str | None = None
-    capture_content: bool | None = None
+    # True / False, or a content mode of its own (config.ContentMode); None: the process-wide setting.
+    capture_content: bool | ContentMode | None = None
     # gen_ai.provider.name of the openai-SDK calls of the block (an OpenAI-compatible server); other
     # SDKs' calls keep their own, so a fallback to another provider inside the block stays truthful.
     provider_name: str | None = None
@@ -69,6 +71,18 @@ def _prompt_type_name(prompt_type: object) -> str:
     return name
 
 
+def _capture_value(value: object) -> bool | ContentMode | None:
+    """`track(capture_content=...)`: a bool, a mode's name (`"SPAN_AND_EVENT"`); a bad one is logged and
+    ignored (the block then follows the process-wide setting)."""
+    if value is None or isinstance(value, bool):
+        return value
+    try:
+        return content_mode(value, "track(capture_content=...)")
+    except (TypeError, ValueError) as error:
+        _logger.warning("otel-aitrack: %s; ignored", error)
+        return None
+
+
 def provider_name_value(name: object, where: str) -> str | None:
     """A usable `gen_ai.provider.name`, or None (logged) for an empty or non-string one."""
     if name is None:
@@ -97,14 +111,14 @@ class track:
         *,
         task: str | None = None,
         user: str | None = None,
-        capture_content: bool | None = None,
+        capture_content: bool | str | None = None,
         provider_name: str | None = None,
     ) -> None:
         self._tracking = Tracking(
             _prompt_type_name(prompt_type),
             task,
             user,
-            capture_content,
+            _capture_value(capture_content),
             provider_name_value(provider_name, "track(provider_name=...)"),
         )
         self._tokens: list[contextvars.Token[Tracking]] = []

@@ -8,15 +8,21 @@ from typing import Any
 
 from . import names
 
+# The token counts a provider may report, by the key it reports them under in `ResponseDetails.tokens`.
+# `input` and `output` are the totals (the token-usage histogram's two types); the others are parts of
+# them, on the span only.
+TOKEN_ATTRIBUTES = {
+    "input": names.GEN_AI_USAGE_INPUT_TOKENS,
+    "output": names.GEN_AI_USAGE_OUTPUT_TOKENS,
+    "cache_read": names.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
+    "cache_creation": names.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS,
+    "reasoning": names.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
+}
+
 
 def token_attributes(tokens: Mapping[str, int]) -> dict[str, Any]:
-    """`gen_ai.usage.*` from `{"input": n, "output": m}`."""
-    attributes: dict[str, Any] = {}
-    if "input" in tokens:
-        attributes[names.GEN_AI_USAGE_INPUT_TOKENS] = tokens["input"]
-    if "output" in tokens:
-        attributes[names.GEN_AI_USAGE_OUTPUT_TOKENS] = tokens["output"]
-    return attributes
+    """`gen_ai.usage.*` from `{"input": n, "output": m}` and the parts of them a provider reports."""
+    return {TOKEN_ATTRIBUTES[key]: count for key, count in tokens.items() if key in TOKEN_ATTRIBUTES}
 
 
 def output_message_attributes(messages: list[dict[str, Any]] | None) -> dict[str, Any]:

@@ -32,9 +32,12 @@ class SeriesKey(NamedTuple):
     response_model: str | None  # on the histograms only
     error_type: str | None  # failures only
     category: str | None = None  # failures only, on `aitrack.calls` only (aitrack.error.category)
+    fingerprint: str | None = None  # failures only, on `aitrack.calls` only: the fingerprint's label
 
 
 _TOKEN_TYPES = ("input", "output")  # gen_ai.token.type
+# Distinct chunk-attribute combinations cached; past it, made per stream (the prompt types are capped).
+_MAX_CHUNK_SERIES = 4096
 # Bucket advice from the GenAI semantic conventions.
 DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
 TOKEN_BUCKETS = (
@@ -58,6 +61,8 @@ class Series:
         attributes = dict(common)
         if key.error_type is not None:
             attributes[names.AITRACK_ERROR_CATEGORY] = key.category or names.Category.OTHER
+            if key.fingerprint is not None:
+                attributes[names.AITRACK_ERROR_FINGERPRINT] = key.fingerprint
         self.calls = 0
         self.attributes = attributes  # aitrack.calls
         self.counter_key = tuple(attributes.items())
@@ -79,6 +84,7 @@ class Instruments:
         self.handoff = new_handoff()
         self._lock = threading.Lock()
         self._series: dict[SeriesKey, Series] = {}
+        self._chunk_attributes: dict[tuple[str, Pairs, Pairs], dict[str, Any]] = {}
         forks.register(self)
         meter.create_observable_counter(
             names.METRIC_CALLS,
@@ -95,6 +101,19 @@ class Instruments:
             names.METRIC_OPERATION_DURATION,
             unit="s",
             description="GenAI operation duration.",
+            explicit_bucket_boundaries_advisory=list(DURATION_BUCKETS),
+        )
+        # The semantic conventions' stream metrics, with the duration's bucket advice (as util-genai).
+        self.time_to_first_chunk = meter.create_histogram(
+            names.METRIC_TIME_TO_FIRST_CHUNK,
+            unit="s",
+            description="Time to receive the first chunk of a stream, from when the request was issued.",
+            explicit_bucket_boundaries_advisory=list(DURATION_BUCKETS),
+        )
+        self.time_per_output_chunk = meter.create_histogram(
+            names.METRIC_TIME_PER_OUTPUT_CHUNK,
+            unit="s",
+            description="Time each chunk after the first took to arrive, from the end of the previous one.",
             explicit_bucket_boundaries_advisory=list(DURATION_BUCKETS),
         )
         self.token_usage = meter.create_histogram(
@@ -131,6 +150,7 @@ class Instruments:
         """A forked child starts its counts from zero, under a lock no parent thread can be holding."""
         self._lock = threading.Lock()
         self._series = {}
+        self._chunk_attributes = {}
 
     def record_call(
         self, key: SeriesKey, seconds: float, tokens: dict[str, int], span_context: Context | None = None
@@ -148,8 +168,27 @@ class Instruments:
             series.calls += 1
         put = self.handoff.put
         put((self.duration.record, seconds, series.detailed, span_context))
-        for token_type, count in tokens.items():
-            put((self.token_usage.record, count, series.by_token_type[token_type], span_context))
+        for token_type, token_attributes in series.by_token_type.items():
+            count = tokens.get(token_type)
+            if count is not None:
+                put((self.token_usage.record, count, token_attributes, span_context))
+
+    def chunk_attributes(self, prompt_type: str, call_pairs: Pairs, server_pairs: Pairs) -> dict[str, Any]:
+        """The attributes of a stream's chunk measurements: the duration's, but for what only the end of
+        the call knows (the response model, error.type). Made once per combination, shared."""
+        key = (prompt_type, call_pairs, server_pairs)
+        attributes = self._chunk_attributes.get(key)
+        if attributes is None:
+            attributes = {names.GEN_AI_PROMPT_NAME: prompt_type, **dict(call_pairs), **dict(server_pairs)}
+            if len(self._chunk_attributes) < _MAX_CHUNK_SERIES:
+                self._chunk_attributes[key] = attributes
+        return attributes
+
+    def record_chunk(
+        self, histogram: Any, seconds: float, attributes: dict[str, Any], span_context: Context | None
+    ) -> None:
+        """One chunk's time (`time_to_first_chunk` or `time_per_output_chunk`), off the call path."""
+        self.handoff.put((histogram.record, seconds, attributes, span_context))
 
     def _observe_calls(self, options: CallbackOptions) -> Iterable[Observation]:
         # Called first at every collection, before the SDK reads the histograms: record what waits.

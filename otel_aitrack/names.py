@@ -8,33 +8,50 @@ from __future__ import annotations
 
 from typing import Final
 
-# --- GenAI semantic-convention attributes -------------------------------------------------------
-GEN_AI_OPERATION_NAME: Final = "gen_ai.operation.name"
-GEN_AI_PROVIDER_NAME: Final = "gen_ai.provider.name"
-GEN_AI_REQUEST_MODEL: Final = "gen_ai.request.model"
-GEN_AI_RESPONSE_MODEL: Final = "gen_ai.response.model"
-GEN_AI_RESPONSE_ID: Final = "gen_ai.response.id"
-GEN_AI_RESPONSE_FINISH_REASONS: Final = "gen_ai.response.finish_reasons"
-GEN_AI_USAGE_INPUT_TOKENS: Final = "gen_ai.usage.input_tokens"
-GEN_AI_USAGE_OUTPUT_TOKENS: Final = "gen_ai.usage.output_tokens"
-GEN_AI_TOKEN_TYPE: Final = "gen_ai.token.type"
-GEN_AI_PROMPT_NAME: Final = "gen_ai.prompt.name"
-GEN_AI_CONVERSATION_ID: Final = "gen_ai.conversation.id"
-GEN_AI_INPUT_MESSAGES: Final = "gen_ai.input.messages"
-GEN_AI_OUTPUT_MESSAGES: Final = "gen_ai.output.messages"
-GEN_AI_SYSTEM_INSTRUCTIONS: Final = "gen_ai.system_instructions"
+from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as _gen_ai
+from opentelemetry.semconv._incubating.attributes import user_attributes as _user
+from opentelemetry.semconv._incubating.metrics import gen_ai_metrics as _gen_ai_metrics
+from opentelemetry.semconv.attributes import error_attributes as _error
+from opentelemetry.semconv.attributes import exception_attributes as _exception
+from opentelemetry.semconv.attributes import http_attributes as _http
+from opentelemetry.semconv.attributes import server_attributes as _server
 
-# --- General semantic-convention attributes -----------------------------------------------------
-SERVER_ADDRESS: Final = "server.address"
-SERVER_PORT: Final = "server.port"
-ERROR_TYPE: Final = "error.type"
-HTTP_RESPONSE_STATUS_CODE: Final = "http.response.status_code"
-HTTP_REQUEST_RESEND_COUNT: Final = "http.request.resend_count"
-USER_ID: Final = "user.id"
+# --- Semantic-convention names, imported from opentelemetry-semantic-conventions (never retyped) ---
+GEN_AI_OPERATION_NAME: Final = _gen_ai.GEN_AI_OPERATION_NAME
+GEN_AI_PROVIDER_NAME: Final = _gen_ai.GEN_AI_PROVIDER_NAME
+GEN_AI_REQUEST_MODEL: Final = _gen_ai.GEN_AI_REQUEST_MODEL
+GEN_AI_REQUEST_STREAM: Final = _gen_ai.GEN_AI_REQUEST_STREAM
+GEN_AI_RESPONSE_MODEL: Final = _gen_ai.GEN_AI_RESPONSE_MODEL
+GEN_AI_RESPONSE_ID: Final = _gen_ai.GEN_AI_RESPONSE_ID
+GEN_AI_RESPONSE_FINISH_REASONS: Final = _gen_ai.GEN_AI_RESPONSE_FINISH_REASONS
+GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK: Final = _gen_ai.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK
+GEN_AI_USAGE_INPUT_TOKENS: Final = _gen_ai.GEN_AI_USAGE_INPUT_TOKENS
+GEN_AI_USAGE_OUTPUT_TOKENS: Final = _gen_ai.GEN_AI_USAGE_OUTPUT_TOKENS
+GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: Final = _gen_ai.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS
+GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS: Final = _gen_ai.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS
+GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: Final = _gen_ai.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS
+GEN_AI_TOKEN_TYPE: Final = _gen_ai.GEN_AI_TOKEN_TYPE
+GEN_AI_PROMPT_NAME: Final = _gen_ai.GEN_AI_PROMPT_NAME
+GEN_AI_CONVERSATION_ID: Final = _gen_ai.GEN_AI_CONVERSATION_ID
+GEN_AI_INPUT_MESSAGES: Final = _gen_ai.GEN_AI_INPUT_MESSAGES
+GEN_AI_OUTPUT_MESSAGES: Final = _gen_ai.GEN_AI_OUTPUT_MESSAGES
+GEN_AI_SYSTEM_INSTRUCTIONS: Final = _gen_ai.GEN_AI_SYSTEM_INSTRUCTIONS
+
+SERVER_ADDRESS: Final = _server.SERVER_ADDRESS
+SERVER_PORT: Final = _server.SERVER_PORT
+ERROR_TYPE: Final = _error.ERROR_TYPE
+HTTP_RESPONSE_STATUS_CODE: Final = _http.HTTP_RESPONSE_STATUS_CODE
+HTTP_REQUEST_RESEND_COUNT: Final = _http.HTTP_REQUEST_RESEND_COUNT
+USER_ID: Final = _user.USER_ID
+EXCEPTION_TYPE: Final = _exception.EXCEPTION_TYPE
+EXCEPTION_MESSAGE: Final = _exception.EXCEPTION_MESSAGE
+EXCEPTION_STACKTRACE: Final = _exception.EXCEPTION_STACKTRACE
+
+# Event names: the span event of the exception conventions; the GenAI conventions' log events (not in
+# the pinned package yet: written here, from the conventions' GenAI events and exceptions pages).
 EXCEPTION_EVENT: Final = "exception"
-EXCEPTION_TYPE: Final = "exception.type"
-EXCEPTION_MESSAGE: Final = "exception.message"
-EXCEPTION_STACKTRACE: Final = "exception.stacktrace"
+EVENT_OPERATION_EXCEPTION: Final = "gen_ai.client.operation.exception"
+EVENT_INFERENCE_DETAILS: Final = "gen_ai.client.inference.operation.details"
 
 # --- otel-aitrack span attributes ---------------------------------------------------------------
 AITRACK_TASK: Final = "aitrack.task"
@@ -42,6 +59,7 @@ AITRACK_ERROR_MESSAGE: Final = "aitrack.error.message"
 AITRACK_ERROR_TRACEBACK: Final = "aitrack.error.traceback"
 AITRACK_ERROR_PROVIDER_CODE: Final = "aitrack.error.provider_code"
 AITRACK_ERROR_CATEGORY: Final = "aitrack.error.category"
+AITRACK_ERROR_FINGERPRINT: Final = "aitrack.error.fingerprint"
 AITRACK_REQUEST_ID: Final = "aitrack.request.id"
 AITRACK_STREAM_OUTCOME: Final = "aitrack.stream.outcome"
 AITRACK_CALL_CANCELLED: Final = "aitrack.call.cancelled"
@@ -51,12 +69,15 @@ METRIC_CALLS: Final = "aitrack.calls"
 METRIC_CONSECUTIVE_FAILURES: Final = "aitrack.consecutive_failures"
 METRIC_LAST_FAILURE_TIMESTAMP: Final = "aitrack.last_failure.timestamp"
 METRIC_INSTRUMENTATION_ERRORS: Final = "aitrack.instrumentation.errors"
-METRIC_OPERATION_DURATION: Final = "gen_ai.client.operation.duration"
-METRIC_TOKEN_USAGE: Final = "gen_ai.client.token.usage"
+METRIC_OPERATION_DURATION: Final = _gen_ai_metrics.GEN_AI_CLIENT_OPERATION_DURATION
+METRIC_TOKEN_USAGE: Final = _gen_ai_metrics.GEN_AI_CLIENT_TOKEN_USAGE
+METRIC_TIME_TO_FIRST_CHUNK: Final = _gen_ai_metrics.GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK
+METRIC_TIME_PER_OUTPUT_CHUNK: Final = _gen_ai_metrics.GEN_AI_CLIENT_OPERATION_TIME_PER_OUTPUT_CHUNK
 
 # --- Values -------------------------------------------------------------------------------------
 DEFAULT_PROMPT_TYPE: Final = "untracked"
 OVERFLOW_PROMPT_TYPE: Final = "_overflow"
+OVERFLOW_FINGERPRINT: Final = "_overflow"  # the fingerprints past the limit of a prompt type
 
 
 class ProviderName:

@@ -23,7 +23,7 @@ class Runtime:
     settings: Settings
     redactor: Redactor
     book: FailureBook
-    exception_logger: Logger | None
+    logger: Logger  # the exception and content events (a no-op one when no logger provider is set)
     labels: Labels
 
 

@@ -30,9 +30,12 @@ class StreamFollower:
         self.call = call
         self.state = state
         self.items = 0
+        self.chunks = True  # the items are a stream's chunks (timed); False: reads of a payload
 
     def observe(self, item: Any) -> None:
         self.items += 1
+        if self.chunks:
+            self.call.chunk()
         self.state.observe(item)
 
     def exhausted(self) -> None:
@@ -271,6 +274,7 @@ def _follow_body(body: Any, follower: StreamFollower) -> bool:
     cls = type(body)
     if not hasattr(body, "_raw_stream") or not (hasattr(cls, "read") and hasattr(cls, "close")):
         return False
+    follower.chunks = False  # reads of one payload, not a stream's chunks
     # The hooks hold the body itself, not a weak reference: `invoke_model(...)["body"].read()` drops the
     # last other reference to the body while its `read` runs. They go when the call ends.
     read, close = cls.read, cls.close

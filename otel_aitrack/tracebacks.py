@@ -29,12 +29,12 @@ _CONTEXT = "\nDuring handling of the above exception, another exception occurred
 def caller_frame() -> FrameType | None:
     """The first frame outside otel-aitrack: the user's call site of the instrumented method."""
     frame: FrameType | None = sys._getframe(1)
-    while frame is not None and _is_instrumentation(frame.f_code.co_filename):
+    while frame is not None and is_instrumentation(frame.f_code.co_filename):
         frame = frame.f_back
     return frame
 
 
-def _is_instrumentation(filename: str) -> bool:
+def is_instrumentation(filename: str) -> bool:
     return filename.startswith(_PACKAGE_DIR) and not filename.startswith(_CLI_DIR)
 
 
@@ -109,7 +109,7 @@ def _traceback_texts(tb: TracebackType | None, redactor: Redacts, skip_ours: boo
     texts = []
     while tb is not None:
         code = tb.tb_frame.f_code
-        if not (skip_ours and _is_instrumentation(code.co_filename)):
+        if not (skip_ours and is_instrumentation(code.co_filename)):
             texts.append(_frame_text(code, tb.tb_lasti, tb, redactor))
         tb = tb.tb_next
     return texts

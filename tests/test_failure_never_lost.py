@@ -165,7 +165,9 @@ def test_a_cause_chain_3000_deep_is_printed_iteratively_and_bounded(
     assert "earlier chained exceptions omitted by otel-aitrack" in stack
     assert "OSError: link 2999" in stack, "the nearest cause is printed"
     assert "OSError: link 0\n" not in stack, "the oldest ones are counted, not printed"
-    assert stack.rstrip().endswith("does not exist or you do not have access to it.")
+    last_line = stack.rstrip().splitlines()[-1]
+    assert last_line.startswith("openai.NotFoundError: "), "the call's own exception is printed last"
+    assert "does not exist or you do not have access to it." in last_line
     assert internal_errors(telemetry) == {}
 
 

@@ -17,6 +17,7 @@ from otel_aitrack.providers.google import CALL_ENDPOINTS, STREAM_ENDPOINTS, Goog
 from tests.conftest import Telemetry
 from tests.fakes.google_server import (
     API_KEY,
+    CACHED_TOKENS,
     CANDIDATES_TOKENS,
     PROMPT_TOKENS,
     TEXT,
@@ -208,7 +209,12 @@ def test_the_stream_state_ends_at_the_finish_reason_with_the_last_chunks_usage()
         names.GEN_AI_RESPONSE_MODEL: MODEL,
         names.GEN_AI_RESPONSE_FINISH_REASONS: ["STOP"],
     }
-    assert details.tokens == {"input": PROMPT_TOKENS, "output": 5 + THOUGHTS_TOKENS}
+    assert details.tokens == {
+        "input": PROMPT_TOKENS,
+        "output": 5 + THOUGHTS_TOKENS,
+        "reasoning": THOUGHTS_TOKENS,
+        "cache_read": CACHED_TOKENS,
+    }
     assert details.output_messages == [
         {"role": "assistant", "parts": [{"type": "text", "content": "This is it."}], "finish_reason": "STOP"}
     ]

@@ -86,7 +86,8 @@ def test_each_http_error_records_code_status_provider_code_category_and_request_
     assert a[names.AITRACK_REQUEST_ID] == raised.value.request_id
     assert a[names.AITRACK_REQUEST_ID].startswith("req_")
     assert span.status.status_code is StatusCode.ERROR
-    assert span.status.description.startswith(f"{error_class.__name__}: Error code: {status}")
+    assert span.status.description.startswith(f"Error code: {status}")  # the message alone, no error.type
+    assert span.status.description == attrs(span)[names.AITRACK_ERROR_MESSAGE]
     assert a[names.AITRACK_ERROR_MESSAGE].startswith(f"Error code: {status}")
 
 

@@ -281,6 +281,16 @@ def failures_by_provider_code_panel() -> dict[str, Any]:
     return panel
 
 
+def _seconds_axis(panel: dict[str, Any]) -> dict[str, Any]:
+    """A time series panel of durations: seconds from zero, one colour per series, legend below."""
+    panel["fieldConfig"] = {
+        "defaults": {"unit": "s", "min": 0, "color": {"mode": "palette-classic"}, "custom": {"lineWidth": 1}},
+        "overrides": [],
+    }
+    panel["options"] = {"legend": {"displayMode": "list", "placement": "bottom"}}
+    return panel
+
+
 def latency_panel() -> dict[str, Any]:
     panel = _panel(
         5,
@@ -299,12 +309,30 @@ def latency_panel() -> dict[str, Any]:
         )
         for ref, q, label in (("A", 0.5, "p50"), ("B", 0.95, "p95"), ("C", 0.99, "p99"))
     ]
-    panel["fieldConfig"] = {
-        "defaults": {"unit": "s", "min": 0, "color": {"mode": "palette-classic"}, "custom": {"lineWidth": 1}},
-        "overrides": [],
-    }
-    panel["options"] = {"legend": {"displayMode": "list", "placement": "bottom"}}
-    return panel
+    return _seconds_axis(panel)
+
+
+def time_to_first_chunk_panel() -> dict[str, Any]:
+    panel = _panel(
+        30,
+        "timeseries",
+        "Time to first chunk p95 by prompt type",
+        (
+            "gen_ai.client.operation.time_to_first_chunk, streamed calls only: how long users wait for the "
+            "first token (p95). Exemplars link to the trace."
+        ),
+        (0, 52, 12, 8),
+    )
+    panel["targets"] = [
+        _target(
+            "A",
+            promql.time_to_first_chunk_quantile(0.95, F),
+            instant=False,
+            legend="p95 · {{gen_ai_prompt_name}}",
+            exemplar=True,
+        )
+    ]
+    return _seconds_axis(panel)
 
 
 def token_usage_panel() -> dict[str, Any]:
@@ -414,7 +442,8 @@ def failure_groups_table() -> dict[str, Any]:
             "function), across processes and releases; a new fingerprint is a new kind of failure. Count "
             "is from Prometheus over the dashboard's time range; the last message, when it was seen and "
             "the latest trace come from the newest failed span of the group in Tempo (among the newest "
-            "200 failed traces). _overflow holds the groups past the 20 a prompt type keeps."
+            "200 failed traces). _overflow counts the groups past the 20 a prompt type keeps as labels; "
+            "their spans keep their own fingerprint, so they show as rows with a message and no count."
         ),
         (0, 33, 24, 9),
     )
@@ -516,7 +545,7 @@ def error_budget_table(objectives: Objectives) -> dict[str, Any]:
             "window: 1x spends the budget in exactly the period; the alerts page above 14.4x over 1h "
             "(and 5m) or 6x over 6h (and 30m), and open a ticket above 1x over 3d (and 6h)."
         ),
-        (0, 53, 24, 8),
+        (0, 61, 24, 8),
     )
     panel["targets"] = [
         _target("A", slo.objective_per_prompt_type(source, F), instant=True),
@@ -584,7 +613,7 @@ def burn_rate_panel(objectives: Objectives) -> dict[str, Any]:
             f"in exactly {slo.PERIOD}. Dashed lines at 1x, 6x and 14.4x, the burn rates of the "
             "error-budget alerts (each also needs its short window)."
         ),
-        (0, 61, 24, 8),
+        (0, 69, 24, 8),
     )
     legend = f"{{{{{promql.SERVICE}}}}} · {{{{{promql.PROMPT}}}}}"
     source = slo.Inline(objectives, F)
@@ -676,7 +705,8 @@ def panels(objectives: Objectives) -> list[dict[str, Any]]:
         token_usage_panel(),
         failure_groups_table(),
         recent_failures_panel(),
-        row(9, "Error budget", 52),
+        time_to_first_chunk_panel(),
+        row(9, "Error budget", 60),
         error_budget_table(objectives),
         burn_rate_panel(objectives),
     ]

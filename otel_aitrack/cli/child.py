@@ -18,7 +18,7 @@ from typing import Any
 
 from opentelemetry.instrumentation.auto_instrumentation import initialize
 
-from ..book import PromptStats, stats
+from ..book import FailureGroup, PromptStats, stats
 
 STATS_DIR = "OTEL_AITRACK_RUN_STATS_DIR"
 
@@ -65,12 +65,23 @@ def read_stats(directory: Path) -> list[ProcessStats]:
     return found
 
 
-def _jsonable(figures: dict[str, object]) -> dict[str, object]:
-    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in figures.items()}
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    return value.isoformat() if isinstance(value, datetime) else value
 
 
-def _fields(entry: dict[str, Any]) -> dict[str, Any]:
-    fields = {name: entry.get(name) for name in PromptStats.__dataclass_fields__}
-    if fields["last_failed_at"]:
-        fields["last_failed_at"] = datetime.fromisoformat(fields["last_failed_at"])
+_TIMES = ("last_failed_at", "first_seen", "last_seen")
+
+
+def _fields(entry: dict[str, Any], of: type[Any] = PromptStats) -> dict[str, Any]:
+    fields = {name: entry.get(name) for name in of.__dataclass_fields__}
+    for name in _TIMES:
+        if fields.get(name):
+            fields[name] = datetime.fromisoformat(str(fields[name]))
+    if of is PromptStats:
+        groups = fields.get("failure_groups") or []
+        fields["failure_groups"] = tuple(FailureGroup(**_fields(group, FailureGroup)) for group in groups)
     return fields

@@ -32,8 +32,10 @@ from . import workload
 from .fake_provider import FakeOpenAI
 from .view import (
     FailureRow,
+    GroupRow,
     failure_heading,
     failure_table,
+    groups_table,
     latest_failure_with_traceback,
     make_console,
     traceback_block,
@@ -260,6 +262,10 @@ def _print_result(console: Console, outcome: Outcome) -> None:
     how = "stopped" if outcome.interrupted else "done"
     title = f"{how} after {outcome.elapsed:.1f} s and {outcome.calls} calls: otel_aitrack.stats()"
     console.print(_table(title))
+    groups = groups_table(GroupRow.all_from_stats(otel_aitrack.stats().values()), "Top failure groups")
+    if groups is not None:
+        console.print()
+        console.print(groups)
     latest = latest_failure_with_traceback(otel_aitrack.stats().values())
     if latest and latest.last_error_traceback:
         heading = failure_heading(latest.prompt_type, latest.last_error_code, latest.last_failed_at)

@@ -3,8 +3,9 @@
 Prompt types ranked by failure rate and failed calls over the window, with their consecutive
 failures, last error code and last failure time: the dashboard's table, from the same PromQL
 (otel_aitrack/stack/promql.py, the single source of the stack's queries). With `--tempo`, the latest failed
-calls of each failing prompt type, from a TraceQL search: error code, HTTP status, request id,
-message, and with `--traceback` the traceback.
+calls of each failing prompt type, from a TraceQL search: their failure groups (by
+`aitrack.error.fingerprint`: count, first and last seen), then each call's error code, HTTP status,
+request id, message, and with `--traceback` the traceback.
 """
 
 from __future__ import annotations
@@ -23,17 +24,30 @@ from .. import names
 from ..stack import promql
 from .backends import BackendError, Prometheus, Sample, Tempo, TempoSpan
 from .options import Window
-from .view import FailureRow, clock_time, failure_table, make_console, ranked, traceback_body
+from .view import (
+    FailureRow,
+    GroupRow,
+    clock_time,
+    failure_table,
+    first_line,
+    groups_table,
+    make_console,
+    ranked,
+    traceback_body,
+)
 
 # Latest failed calls are looked up for this many failing prompt types at most, worst first.
 MAX_PROMPT_TYPES_IN_TEMPO = 10
 MESSAGE_WIDTH = 200
+# Failed calls of a prompt type read from Tempo to group them by fingerprint (the latest ones).
+GROUPED_CALLS = 200
 
 TEMPO_COLUMNS = (
     names.ERROR_TYPE,
     names.HTTP_RESPONSE_STATUS_CODE,
     names.AITRACK_REQUEST_ID,
     names.AITRACK_ERROR_MESSAGE,
+    names.AITRACK_ERROR_FINGERPRINT,
 )
 
 
@@ -62,10 +76,11 @@ def main(args: argparse.Namespace) -> int:
     for prompt_type in list(dict.fromkeys(failing))[:MAX_PROMPT_TYPES_IN_TEMPO]:
         query = failed_calls_traceql(prompt_type, args.traceback)
         try:
-            spans = tempo.search(query, now - since.seconds, now, args.limit)
+            spans = tempo.search(query, now - since.seconds, now, max(args.limit, GROUPED_CALLS))
         except BackendError as error:
             return _fail(error)
-        _print_failed_calls(console, prompt_type, spans, args, since)
+        _print_groups(console, prompt_type, spans, args)
+        _print_failed_calls(console, prompt_type, spans[: args.limit], args, since)
     return 0
 
 
@@ -135,6 +150,45 @@ def failed_calls_traceql(prompt_type: str, with_traceback: bool) -> str:
     return f"{{ {condition} }} | select({selected})"
 
 
+def failure_groups(prompt_type: str, spans: list[TempoSpan]) -> list[GroupRow]:
+    """The spans' failure groups: one per fingerprint, with its count and first and last seen."""
+    groups: dict[str, list[TempoSpan]] = {}
+    for span in spans:
+        fingerprint = span.attributes.get(names.AITRACK_ERROR_FINGERPRINT)
+        groups.setdefault(str(fingerprint or "—"), []).append(span)
+    rows = []
+    for fingerprint, members in groups.items():
+        latest = max(members, key=lambda span: span.start_unix_nano)
+        rows.append(
+            GroupRow(
+                prompt_type=prompt_type,
+                fingerprint=fingerprint,
+                error_code=_text(latest.attributes.get(names.ERROR_TYPE)),
+                count=len(members),
+                first_seen=_from_ns(min(span.start_unix_nano for span in members)),
+                last_seen=_from_ns(latest.start_unix_nano),
+                last_message=_text(latest.attributes.get(names.AITRACK_ERROR_MESSAGE)),
+            )
+        )
+    return rows
+
+
+def _print_groups(
+    console: Console, prompt_type: str, spans: list[TempoSpan], args: argparse.Namespace
+) -> None:
+    table = groups_table(
+        failure_groups(prompt_type, spans),
+        f"Failure groups of {prompt_type} in its {len(spans)} latest failed calls (Tempo at {args.tempo})",
+    )
+    if table is not None:
+        console.print()
+        console.print(table)
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
 def _print_failed_calls(
     console: Console, prompt_type: str, spans: list[TempoSpan], args: argparse.Namespace, since: Window
 ) -> None:
@@ -160,7 +214,7 @@ def _print_failed_calls(
             f"trace {span.trace_id}",
         ]
         console.print(Text("  " + "  ".join(fields)))
-        console.print(Text("    " + _first_line(a.get(names.AITRACK_ERROR_MESSAGE))))
+        console.print(Text("    " + first_line(a.get(names.AITRACK_ERROR_MESSAGE), MESSAGE_WIDTH)))
         traceback = a.get(names.AITRACK_ERROR_TRACEBACK) if args.traceback else None
         if traceback:
             console.print(traceback_body(textwrap.indent(str(traceback), "    "), console))
@@ -169,11 +223,6 @@ def _print_failed_calls(
 
 def _from_ns(value: int) -> datetime | None:
     return datetime.fromtimestamp(value / 1e9, tz=timezone.utc) if value else None
-
-
-def _first_line(message: object) -> str:
-    text = (str(message or "").strip().splitlines() or ["—"])[0]
-    return text if len(text) <= MESSAGE_WIDTH else text[: MESSAGE_WIDTH - 1] + "…"
 
 
 def _quoted(value: str) -> str:

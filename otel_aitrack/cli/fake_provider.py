@@ -68,6 +68,8 @@ LONG_STREAM_PAUSE = 0.005
 ORGANIZATION = "org-fake"
 TEXT = "This is a test response."
 USAGE_IN, USAGE_OUT = 11, 7
+# Of them: input read from OpenAI's prompt cache, and output spent on reasoning (a reasoning model's).
+USAGE_CACHED, USAGE_REASONING = 4, 2
 EMBEDDING = [0.0123, -0.0456, 0.0789, -0.0112, 0.0345, -0.0678, 0.0901, -0.0234]
 SERVER_ERROR_MESSAGE = "The server had an error while processing your request. Sorry about that!"
 
@@ -301,9 +303,9 @@ def _usage_chat() -> dict[str, Any]:
         "prompt_tokens": USAGE_IN,
         "completion_tokens": USAGE_OUT,
         "total_tokens": USAGE_IN + USAGE_OUT,
-        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+        "prompt_tokens_details": {"cached_tokens": USAGE_CACHED, "audio_tokens": 0},
         "completion_tokens_details": {
-            "reasoning_tokens": 0,
+            "reasoning_tokens": USAGE_REASONING,
             "audio_tokens": 0,
             "accepted_prediction_tokens": 0,
             "rejected_prediction_tokens": 0,
@@ -391,9 +393,9 @@ def response_object(call: Call, response_id: str, status: str, output: list[Any]
     text_format: dict[str, Any] = text if isinstance(text, dict) else {}
     usage = {
         "input_tokens": USAGE_IN,
-        "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+        "input_tokens_details": {"cached_tokens": USAGE_CACHED, "cache_write_tokens": 0},
         "output_tokens": USAGE_OUT,
-        "output_tokens_details": {"reasoning_tokens": 0},
+        "output_tokens_details": {"reasoning_tokens": USAGE_REASONING},
         "total_tokens": USAGE_IN + USAGE_OUT,
     }
     return {

@@ -21,7 +21,7 @@ from pathlib import Path
 from types import FrameType
 
 from .child import STATS_DIR, ProcessStats, read_stats
-from .view import FailureRow, failure_table, make_console
+from .view import FailureRow, GroupRow, failure_table, groups_table, make_console
 
 BOOTSTRAP = Path(__file__).resolve().with_name("bootstrap")
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -70,8 +70,45 @@ def child_environment(environ: Mapping[str, str], stats_dir: str) -> dict[str, s
 
 
 def wait_passing_signals(process: subprocess.Popen[bytes]) -> int:
-    """Wait for the program, passing SIGINT and SIGTERM on; its return code (-N: ended by signal N)."""
+    """Wait for the program, passing SIGINT and SIGTERM on; its return code (-N: ended by signal N).
 
+    A signal someone sent to this process (`kill`, a supervisor) is passed on. A SIGINT the terminal
+    sent (Ctrl-C) went to the whole foreground process group, the program included: it is not sent a
+    second time. The two are told apart by the sender the kernel records (`si_code`), where the platform
+    lets us read it; elsewhere by whether this process is in the terminal's foreground group.
+    """
+    if hasattr(signal, "sigtimedwait"):
+        return _wait_reading_senders(process)
+    return _wait_with_handlers(process)
+
+
+# si_code of a signal the kernel itself raised (the tty's Ctrl-C); `kill()` gives SI_USER (0).
+_SI_KERNEL = 0x80
+_WAKE = (*FORWARDED_SIGNALS, signal.SIGCHLD)
+
+
+def _wait_reading_senders(process: subprocess.Popen[bytes]) -> int:
+    signal.pthread_sigmask(signal.SIG_BLOCK, _WAKE)
+    try:
+        while (returncode := process.poll()) is None:
+            received = signal.sigtimedwait(_WAKE, 0.5)
+            if received is not None:
+                _pass_on(process, received.si_signo, received.si_code)
+        while (pending := signal.sigtimedwait(_WAKE, 0)) is not None:  # none may reach the handlers
+            _pass_on(process, pending.si_signo, pending.si_code)
+        return returncode
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _WAKE)
+
+
+def _pass_on(process: subprocess.Popen[bytes], number: int, code: int) -> None:
+    if number not in FORWARDED_SIGNALS or (number == signal.SIGINT and code == _SI_KERNEL):
+        return
+    with suppress(ProcessLookupError):
+        process.send_signal(number)
+
+
+def _wait_with_handlers(process: subprocess.Popen[bytes]) -> int:
     def pass_on(number: int, frame: FrameType | None) -> None:
         if number == signal.SIGINT and _terminal_interrupted_the_program_too():
             return
@@ -114,6 +151,9 @@ def print_report(processes: list[ProcessStats], pid: int, returncode: int) -> No
             console.print(f"{title}: no AI calls")
             continue
         console.print(failure_table((FailureRow.from_stats(s) for s in entry.figures.values()), title=title))
+        groups = groups_table(GroupRow.all_from_stats(entry.figures.values()), "Top failure groups")
+        if groups is not None:
+            console.print(groups)
 
 
 def _ending(returncode: int) -> str:

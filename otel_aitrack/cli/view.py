@@ -55,6 +55,73 @@ class FailureRow:
         )
 
 
+@dataclass(frozen=True)
+class GroupRow:
+    """One failure group (one fingerprint) of a prompt type: from `stats()` or from the trace store."""
+
+    prompt_type: str
+    fingerprint: str
+    error_code: str | None
+    count: int
+    first_seen: datetime | None
+    last_seen: datetime | None
+    last_message: str | None = None
+    provider_code: str | None = None
+
+    @classmethod
+    def all_from_stats(cls, stats: Iterable[PromptStats]) -> list[GroupRow]:
+        return [
+            cls(
+                prompt_type=s.prompt_type,
+                fingerprint=group.fingerprint,
+                error_code=group.error_code,
+                count=group.count,
+                first_seen=group.first_seen,
+                last_seen=group.last_seen,
+                last_message=group.last_message,
+                provider_code=group.provider_code,
+            )
+            for s in stats
+            for group in s.failure_groups
+        ]
+
+
+def groups_table(rows: Iterable[GroupRow], title: str, limit: int = 10) -> RenderableType | None:
+    """The top failure groups, most failed calls first (None when nothing failed): which kinds of
+    failure, from where in the code, since when."""
+    top = sorted(rows, key=lambda r: (-r.count, -(r.last_seen or datetime.min).timestamp()))[:limit]
+    if not top:
+        return None
+    table = Table(header_style="bold", expand=False)
+    table.add_column("fingerprint", no_wrap=True)
+    table.add_column("prompt type", overflow="fold")
+    table.add_column("error", no_wrap=True)  # identifiers: never folded, so they copy whole
+    table.add_column("failed", justify="right")
+    table.add_column("first seen")
+    table.add_column("last seen")
+    table.add_column("last message", overflow="fold", max_width=60)
+    for row in top:
+        error = row.error_code or _NONE
+        if row.provider_code:
+            error = f"{error} ({row.provider_code})"
+        table.add_row(
+            row.fingerprint,
+            row.prompt_type,
+            error,
+            str(row.count),
+            clock_time(row.first_seen),
+            clock_time(row.last_seen),
+            first_line(row.last_message, 80),
+        )
+    return Group(Text(title, style="italic"), table)
+
+
+def first_line(message: object, width: int = 200) -> str:
+    """A message's first line, at most `width` characters."""
+    text = (str(message or "").strip().splitlines() or [_NONE])[0]
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def ranked(rows: Iterable[FailureRow]) -> list[FailureRow]:
     """Worst first: by failure rate, then failed calls, then calls."""
     return sorted(rows, key=lambda r: (-r.failure_rate, -r.failed, -r.calls, r.service or "", r.prompt_type))

@@ -78,6 +78,8 @@ class AnthropicProvider:
         model = kwargs.get("model")
         if isinstance(model, str):
             attributes[names.GEN_AI_REQUEST_MODEL] = model
+        if kwargs.get("stream") is True or endpoint.deferred:  # `stream=True`, or the `stream()` helper
+            attributes[names.GEN_AI_REQUEST_STREAM] = True
         attributes.update(server_attributes(getattr(client, "base_url", None)))
         return attributes
 
@@ -174,14 +176,21 @@ def message_attributes(message: Any) -> dict[str, Any]:
     return attributes
 
 
+_CACHE_COUNTS = (("cache_read", "cache_read_input_tokens"), ("cache_creation", "cache_creation_input_tokens"))
+
+
 def usage_tokens(usage: Any) -> dict[str, int]:
     """Input tokens as the semantic conventions count them for Anthropic (cache reads and writes
-    included, as the SDK's own spans do), and output tokens."""
+    included, as the SDK's own spans do), output tokens, and the cache reads and writes themselves."""
     tokens: dict[str, int] = {}
     input_tokens = getattr(usage, "input_tokens", None)
     if isinstance(input_tokens, int):
         cached = (_int(usage, "cache_read_input_tokens"), _int(usage, "cache_creation_input_tokens"))
         tokens["input"] = input_tokens + sum(cached)
+    for token_type, name in _CACHE_COUNTS:
+        value = getattr(usage, name, None)
+        if isinstance(value, int):
+            tokens[token_type] = value
     output_tokens = getattr(usage, "output_tokens", None)
     if isinstance(output_tokens, int):
         tokens["output"] = output_tokens

@@ -140,6 +140,8 @@ class BedrockProvider:
         model = kwargs.get("modelId")
         if isinstance(model, str) and model:
             attributes[names.GEN_AI_REQUEST_MODEL] = model
+        if endpoint.method in (CONVERSE_STREAM, INVOKE_MODEL_STREAM):
+            attributes[names.GEN_AI_REQUEST_STREAM] = True
         attributes.update(server_attributes(getattr(getattr(instance, "meta", None), "endpoint_url", None)))
         return attributes
 
@@ -264,12 +266,15 @@ def metadata_attributes(result: Any) -> dict[str, Any]:
 
 def usage_tokens(usage: Any) -> dict[str, int]:
     """Converse's `usage` (and Nova's body): input = `inputTokens` + cache reads and writes, which Bedrock
-    counts apart and the semantic conventions count in; output = `outputTokens`."""
+    counts apart and the semantic conventions count in; output = `outputTokens`; and the cache reads
+    and writes themselves."""
     return _counts(
         usage,
         {
             "input": ("inputTokens", "cacheReadInputTokens", "cacheWriteInputTokens"),
             "output": ("outputTokens",),
+            "cache_read": ("cacheReadInputTokens",),
+            "cache_creation": ("cacheWriteInputTokens",),
         },
     )
 
@@ -280,7 +285,7 @@ def header_tokens(result: Any) -> dict[str, int]:
 
 
 def _counts(source: Any, fields: Mapping[str, tuple[str, ...]]) -> dict[str, int]:
-    """{"input": n, "output": m}: each the sum of its fields that `source` has (the first one needed)."""
+    """{"input": n, "output": m, …}: each the sum of its fields that `source` has (the first one needed)."""
     tokens: dict[str, int] = {}
     for kind, (first, *more) in fields.items():
         value = _int(_get(source, first))
@@ -362,6 +367,8 @@ def _anthropic_tokens(usage: Any) -> dict[str, int]:
     fields = {
         "input": ("input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"),
         "output": ("output_tokens",),
+        "cache_read": ("cache_read_input_tokens",),
+        "cache_creation": ("cache_creation_input_tokens",),
     }
     return _counts(usage, fields)
 

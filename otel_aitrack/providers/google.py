@@ -74,6 +74,8 @@ class GoogleProvider:
         model = kwargs.get("model")
         if isinstance(model, str):
             attributes[names.GEN_AI_REQUEST_MODEL] = model
+        if endpoint in STREAM_ENDPOINTS:
+            attributes[names.GEN_AI_REQUEST_STREAM] = True
         options = getattr(client, "_http_options", None)  # a model, or a dict in early 1.x
         attributes.update(server_attributes(_field(options, "base_url")))
         return attributes
@@ -229,9 +231,13 @@ def finish_reasons(response: Any) -> list[str]:
     return [blocked] if blocked else []
 
 
+_TOKEN_PARTS = (("cache_read", "cached_content_token_count"), ("reasoning", "thoughts_token_count"))
+
+
 def usage_tokens(usage: Any) -> dict[str, int]:
     """Input: `promptTokenCount` (cached content included). Output: `candidatesTokenCount` plus
-    `thoughtsTokenCount`, the reasoning Google bills as output (as the other providers' counts do)."""
+    `thoughtsTokenCount`, the reasoning Google bills as output (as the other providers' counts do).
+    Their parts: `cachedContentTokenCount` (cache reads) and `thoughtsTokenCount` (reasoning)."""
     tokens: dict[str, int] = {}
     prompt = getattr(usage, "prompt_token_count", None)
     if isinstance(prompt, int):
@@ -240,6 +246,10 @@ def usage_tokens(usage: Any) -> dict[str, int]:
     counted = [value for value in output if isinstance(value, int)]
     if counted:
         tokens["output"] = sum(counted)
+    for token_type, name in _TOKEN_PARTS:
+        value = getattr(usage, name, None)
+        if isinstance(value, int):
+            tokens[token_type] = value
     return tokens
 
 

@@ -55,6 +55,8 @@ class OpenAIProvider:
         model = kwargs.get("model")
         if isinstance(model, str):
             attributes[names.GEN_AI_REQUEST_MODEL] = model
+        if kwargs.get("stream") is True:  # also the `.stream(...)` helpers, which call `create` so
+            attributes[names.GEN_AI_REQUEST_STREAM] = True
         attributes.update(base_url.server)
         return attributes
 
@@ -141,7 +143,8 @@ def finish_reasons(result: Any) -> list[str]:
 
 
 def usage_tokens(result: Any) -> dict[str, int]:
-    """Input/output tokens from `usage` (chat/completions/embeddings and Responses field names)."""
+    """Input/output tokens from `usage` (chat/completions/embeddings and Responses field names), and the
+    parts of them OpenAI details: cached input (`cached_tokens`) and reasoning output (`reasoning_tokens`)."""
     usage = getattr(result, "usage", None)
     if usage is None:
         return {}
@@ -155,7 +158,20 @@ def usage_tokens(result: Any) -> dict[str, int]:
             if isinstance(value, int):
                 tokens[token_type] = value
                 break
+    for token_type, details, name in _TOKEN_DETAILS:
+        for holder in details:
+            value = _field(_field(usage, holder), name)
+            if isinstance(value, int):
+                tokens[token_type] = value
+                break
     return tokens
+
+
+# (token key, the usage fields that may hold its details (chat, Responses), the count's name there)
+_TOKEN_DETAILS = (
+    ("cache_read", ("prompt_tokens_details", "input_tokens_details"), "cached_tokens"),
+    ("reasoning", ("completion_tokens_details", "output_tokens_details"), "reasoning_tokens"),
+)
 
 
 def _request_id(result: Any) -> Any:

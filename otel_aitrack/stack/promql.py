@@ -14,6 +14,7 @@ CALLS = "aitrack_calls_total"
 CONSECUTIVE_FAILURES = "aitrack_consecutive_failures"
 LAST_FAILURE_TIMESTAMP = "aitrack_last_failure_timestamp_seconds"
 DURATION_BUCKET = "gen_ai_client_operation_duration_seconds_bucket"
+TIME_TO_FIRST_CHUNK_BUCKET = "gen_ai_client_operation_time_to_first_chunk_seconds_bucket"
 TOKEN_USAGE_SUM = "gen_ai_client_token_usage_sum"
 
 # The collector's Prometheus exporter writes the resource's service.name into `job`
@@ -198,9 +199,14 @@ def failure_groups(f: Filters) -> str:
     return group(f"sum by ({by(PROMPT, ERROR_TYPE, FINGERPRINT)}) ", window_increase(failed, "$__range"))
 
 
-def latency_quantile(quantile: float, f: Filters) -> str:
-    buckets = f"rate({selector(DURATION_BUCKET, OURS, *f.calls)}[$__rate_interval])"
+def latency_quantile(quantile: float, f: Filters, histogram: str = DURATION_BUCKET) -> str:
+    buckets = f"rate({selector(histogram, OURS, *f.calls)}[$__rate_interval])"
     return f"histogram_quantile({quantile}, sum by ({by('le', PROMPT)}) ({buckets}))"
+
+
+def time_to_first_chunk_quantile(quantile: float, f: Filters) -> str:
+    """Streamed calls only: how long users wait for the first token, by prompt type."""
+    return latency_quantile(quantile, f, TIME_TO_FIRST_CHUNK_BUCKET)
 
 
 def tokens_per_minute(f: Filters) -> str:

@@ -36,6 +36,11 @@ def cli_env(**extra: str) -> dict[str, str]:
     return {**env, **extra}
 
 
+def wide_env() -> dict[str, str]:
+    """A console wide enough that no table cell is folded (the tests read the tables back)."""
+    return cli_env(COLUMNS="240")
+
+
 def run_cli(
     *args: str, env: dict[str, str] | None = None, timeout: float = 90
 ) -> subprocess.CompletedProcess[str]:
@@ -60,11 +65,29 @@ def one_line_error(stderr: str) -> str:
 
 def table_rows(output: str, columns: int = 7, key: int = 0) -> dict[str, list[str]]:
     """The rows of a printed failure table with `columns` columns, by the cell at `key`: the other cells."""
-    rows = {}
+    rows = _tables(output, columns, lambda header: header[0] != "fingerprint" and "prompt type" in header)
+    return {cells[key]: cells[:key] + cells[key + 1 :] for cells in rows}
+
+
+def group_rows(output: str) -> dict[str, list[str]]:
+    """The rows of a printed failure groups table, by fingerprint: the other cells."""
+    return {cells[0]: cells[1:] for cells in _tables(output, 7, lambda header: header[0] == "fingerprint")}
+
+
+def _tables(output: str, columns: int, accept: Callable[[list[str]], bool]) -> list[list[str]]:
+    """The body rows of the printed tables with `columns` columns whose header cells `accept`; a row
+    folded over several lines is one row (its first cell, the key, is never folded)."""
+    rows: list[list[str]] = []
+    inside = False
     for line in output.splitlines():
-        cells = [cell.strip() for cell in line.split("│")[1:-1]]
-        if len(cells) == columns and cells[key] != "prompt type":
-            rows[cells[key]] = cells[:key] + cells[key + 1 :]
+        cells = [cell.strip() for cell in line.split("┃" if "┃" in line else "│")[1:-1]]
+        if "┃" in line:  # a header row
+            inside = len(cells) == columns and accept(cells)
+        elif inside and len(cells) == columns:
+            if cells[0] or not rows:
+                rows.append(cells)
+            else:  # a row's cells folded onto the next line: joined back, as they were before the fold
+                rows[-1] = [" ".join(filter(None, pair)) for pair in zip(rows[-1], cells, strict=True)]
     return rows
 
 

@@ -16,14 +16,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from tests.cli.support import CLI, cli_env, run_cli, table_rows
+from tests.cli.support import CLI, cli_env, group_rows, run_cli, table_rows, wide_env
 
 PROMPT_TYPES = ("summarize_ticket", "classify_email", "extract_invoice")
 
 
 def test_demo_drives_the_prompt_types_and_prints_the_final_table_and_a_traceback() -> None:
     mix = "healthy=0,flaky=0.4,broken=1,ocr_receipt=100%"
-    done = run_cli("demo", "--duration", "3", "--rate", "12", "--seed", "5", "--failure-mix", mix)
+    done = run_cli(
+        "demo", "--duration", "3", "--rate", "12", "--seed", "5", "--failure-mix", mix, env=wide_env()
+    )
     assert done.returncode == 0, done.stderr
     out = done.stdout
     assert out.startswith("otel-aitrack demo: fake OpenAI provider on http://127.0.0.1:")
@@ -48,7 +50,21 @@ def test_demo_drives_the_prompt_types_and_prints_the_final_table_and_a_traceback
     assert "openai." in out.split("Latest failure: ")[1]
     # A pipe gets plain text: the final table once, no escape codes, no secret.
     assert "\x1b" not in out
-    assert out.count("┃ prompt type") == 1
+    assert sum(line.startswith("┃ prompt type") for line in out.splitlines()) == 1
+    # The top failure groups: one fingerprint per kind of failure of a prompt type, never more failed
+    # calls than the prompt type has.
+    groups = group_rows(out)
+    assert groups and len(groups) <= 10
+    for fingerprint, (prompt_type, error, count, *_) in groups.items():
+        assert re.fullmatch("[0-9a-f]{16}", fingerprint)
+        assert int(count) <= int(rows[prompt_type][1])
+        assert error.split(" (")[0] in {
+            "RateLimitError",
+            "InternalServerError",
+            "APITimeoutError",
+            "NotFoundError",
+            "stream_truncated",
+        }
     assert "sk-proj-demo" not in out
 
 

@@ -13,7 +13,17 @@ from typing import Any
 
 import pytest
 
-from tests.cli.support import JsonServer, free_port, one_line_error, run_cli, table_rows, tempo_trace, vector
+from tests.cli.support import (
+    JsonServer,
+    free_port,
+    group_rows,
+    one_line_error,
+    run_cli,
+    table_rows,
+    tempo_trace,
+    vector,
+    wide_env,
+)
 
 JOB = {"job": "support-desk"}
 NOW_NS = time.time_ns()
@@ -58,6 +68,7 @@ def tempo_answer(path: str, params: dict[str, str]) -> tuple[int, Any]:
             "aitrack.request.id": "req_older",
             "aitrack.error.message": "Error code: 404 - older",
             "aitrack.error.traceback": TRACEBACK,
+            "aitrack.error.fingerprint": "a1b2c3d4e5f60718",
         }
         latest = {
             **older,
@@ -116,13 +127,34 @@ def test_the_latest_failed_calls_come_from_tempo(prometheus: JsonServer, tempo: 
     searches = [params for path, params in tempo.requests if path == "/api/search"]
     assert [s["q"] for s in searches] == [
         '{ status = error && span.gen_ai.prompt.name = "extract_invoice" } | select(span.error.type, '
-        "span.http.response.status_code, span.aitrack.request.id, span.aitrack.error.message)",
+        "span.http.response.status_code, span.aitrack.request.id, span.aitrack.error.message, "
+        "span.aitrack.error.fingerprint)",
         '{ status = error && span.gen_ai.prompt.name = "classify_email" } | select(span.error.type, '
-        "span.http.response.status_code, span.aitrack.request.id, span.aitrack.error.message)",
+        "span.http.response.status_code, span.aitrack.request.id, span.aitrack.error.message, "
+        "span.aitrack.error.fingerprint)",
     ]
     start, end = int(searches[0]["start"]), int(searches[0]["end"])
     assert 3590 <= end - start <= 3610 and abs(end - time.time()) < 60
-    assert searches[0]["limit"] == searches[0]["spss"] == "3"
+    # The latest 200 are read, to group them by fingerprint; the latest 3 are printed.
+    assert searches[0]["limit"] == searches[0]["spss"] == "200"
+
+
+def test_the_failure_groups_of_the_latest_failed_calls_come_from_tempo(
+    prometheus: JsonServer, tempo: JsonServer
+) -> None:
+    done = run_cli(
+        "failures", "--prometheus", prometheus.url, "--tempo", tempo.url, "--limit", "1", env=wide_env()
+    )
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert f"Failure groups of extract_invoice in its 2 latest failed calls (Tempo at {tempo.url})" in out
+    (group,) = group_rows(out).items()
+    fingerprint, (prompt_type, error, count, first_seen, last_seen, message) = group
+    assert (fingerprint, prompt_type, error) == ("a1b2c3d4e5f60718", "extract_invoice", "NotFoundError")
+    assert count == "2"
+    assert first_seen != last_seen  # the older call two minutes before the latest
+    assert message == "Error code: 404 - latest"
+    assert "req_latest" in out and "req_older" not in out, "--limit 1: the latest call alone is printed"
 
 
 def test_traceback_prints_each_failed_calls_traceback(prometheus: JsonServer, tempo: JsonServer) -> None:
@@ -142,7 +174,7 @@ def test_traceback_prints_each_failed_calls_traceback(prometheus: JsonServer, te
     assert "trace 2f3e0cee77ae5dc9c17ade3689eb2e54" in done.stdout
     first = prometheus.requests[0][1]["query"]
     assert 'gen_ai_prompt_name="extract_invoice"' in first
-    assert tempo.requests[0][1]["q"].endswith("span.aitrack.error.message, span.aitrack.error.traceback)")
+    assert tempo.requests[0][1]["q"].endswith("span.aitrack.error.fingerprint, span.aitrack.error.traceback)")
 
 
 def test_an_empty_window_says_so_and_exits_0() -> None:

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import re
 import signal
 import subprocess
 import sys
+import termios
 import textwrap
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from tests.cli.support import CLI, cli_env, one_line_error, run_cli, table_rows
+from tests.cli.support import CLI, cli_env, group_rows, one_line_error, run_cli, table_rows, wide_env
 from tests.fakes.openai_server import FakeOpenAI
+from tests.test_failure_groups import documented
 
 PYTHON = sys.executable
 APP = textwrap.dedent(
@@ -59,12 +65,22 @@ def test_the_table_of_a_program_that_called_openai(fake: FakeOpenAI, tmp_path: P
     fake.reset()
     fake.plan("ok", "rate_limit", "not_found")
     app = write(tmp_path, "app.py", APP)
-    done = run_cli("run", PYTHON, app, fake.base_url)
+    done = run_cli("run", PYTHON, app, fake.base_url, env=wide_env())
     assert done.returncode == 0, done.stderr
     assert done.stdout == "app done\n"
     assert "app saw RateLimitError" in done.stderr
     assert f"otel-aitrack run: app.py {fake.base_url} (pid " in done.stderr
     assert table_rows(done.stderr)["summarize_ticket"][:5] == ["3", "2", "66.7 %", "2", "NotFoundError"]
+    # Its failure groups, as the program's stats() had them: the calls were made at the script's top.
+    groups = group_rows(done.stderr)
+    not_found = documented("openai", "NotFoundError", "model_not_found", "__main__", "<module>")
+    assert {fingerprint: row[1] for fingerprint, row in groups.items()} == {
+        not_found: "NotFoundError (model_not_found)",
+        documented("openai", "RateLimitError", "rate_limit_exceeded", "__main__", "<module>"): (
+            "RateLimitError (rate_limit_exceeded)"
+        ),
+    }
+    assert groups[not_found][0] == "summarize_ticket" and groups[not_found][2] == "1"
     assert "runKEY" not in done.stderr
     # No exporter configured: none is used, so no OTLP connection errors either.
     assert "Failed to export" not in done.stderr and "Exception while exporting" not in done.stderr
@@ -143,6 +159,67 @@ def test_sigterm_reaches_the_program_and_gives_128_plus_15(fake: FakeOpenAI, tmp
     assert process.returncode == 128 + signal.SIGTERM
     # Killed by the signal, the program could not write its figures: said in one line.
     assert one_line_error(err) == "otel-aitrack run: no figures from the program (it was ended by SIGTERM)"
+
+
+# The program counts its interrupts: a second SIGINT during its cleanup would be a second traceback.
+COUNTING_SLEEPER = """
+import sys, time
+try:
+    print("ready", flush=True)
+    time.sleep(60)
+except KeyboardInterrupt:
+    print("interrupted", flush=True)
+    time.sleep(2)  # a second SIGINT would interrupt this
+    print("cleaned up", flush=True)
+    sys.exit(3)
+"""
+
+
+@contextmanager
+def in_a_terminal(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], int]]:
+    """`otel-aitrack run` as a shell runs it: in the foreground process group of its own terminal (a
+    pseudo-terminal whose master end the test holds)."""
+    master, slave = os.openpty()
+
+    def take_the_terminal() -> None:  # runs in the child after setsid(): the pty becomes its terminal
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    app = write(tmp_path, "counting.py", COUNTING_SLEEPER)
+    process = subprocess.Popen(
+        [*CLI, "run", PYTHON, app],
+        env=cli_env(),
+        stdin=slave,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        preexec_fn=take_the_terminal,  # noqa: PLW1509 (the test starts no thread before it)
+    )
+    os.close(slave)
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline() == "ready\n"
+        yield process, master
+    finally:
+        process.kill()
+        os.close(master)
+
+
+def test_ctrl_c_in_the_terminal_reaches_the_program_once(tmp_path: Path) -> None:
+    with in_a_terminal(tmp_path) as (process, terminal):
+        os.write(terminal, b"\x03")  # the terminal sends SIGINT to its whole foreground group
+        out, err = process.communicate(timeout=30)
+    assert out == "interrupted\ncleaned up\n", err
+    assert process.returncode == 3
+
+
+def test_a_sigint_sent_to_the_command_in_a_terminal_is_passed_on(tmp_path: Path) -> None:
+    # kill -INT <pid of otel-aitrack>: only otel-aitrack gets it, even in the terminal's foreground group.
+    with in_a_terminal(tmp_path) as (process, _):
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=30)
+    assert out == "interrupted\ncleaned up\n", err
+    assert process.returncode == 3
 
 
 def test_an_unknown_command_exits_127_with_one_line() -> None:

@@ -110,8 +110,9 @@ def test_a_prompt_type_filters_calls_and_gauges() -> None:
 def test_traceql_selects_the_failure_attributes_and_the_traceback_on_request() -> None:
     assert failures.failed_calls_traceql("classify_email", with_traceback=False) == (
         '{ status = error && span.gen_ai.prompt.name = "classify_email" } | select(span.error.type, '
-        "span.http.response.status_code, span.aitrack.request.id, span.aitrack.error.message)"
+        "span.http.response.status_code, span.aitrack.request.id, span.aitrack.error.message, "
+        "span.aitrack.error.fingerprint)"
     )
     assert failures.failed_calls_traceql("x", with_traceback=True).endswith(
-        "span.aitrack.error.message, span.aitrack.error.traceback)"
+        "span.aitrack.error.fingerprint, span.aitrack.error.traceback)"
     )

@@ -55,6 +55,7 @@ LONG_STREAM_PAUSE = 0.005
 PROJECT_NUMBER = "123456789012"
 TEXT = "This is a test response."
 PROMPT_TOKENS, CANDIDATES_TOKENS, THOUGHTS_TOKENS = 9, 7, 20
+CACHED_TOKENS = 6  # of the prompt tokens, read from a context cache
 DEFAULT_MODEL = "gemini-2.5-flash"
 # Aliases answer with the version they point at, as `modelVersion`.
 MODEL_VERSIONS = {"gemini-flash-latest": "gemini-2.5-flash-preview-09-2025"}
@@ -230,6 +231,7 @@ def usage(candidates_tokens: int | None = CANDIDATES_TOKENS) -> dict[str, Any]:
         "promptTokenCount": PROMPT_TOKENS,
         "totalTokenCount": PROMPT_TOKENS + (candidates_tokens or 0) + THOUGHTS_TOKENS,
         "promptTokensDetails": [{"modality": "TEXT", "tokenCount": PROMPT_TOKENS}],
+        "cachedContentTokenCount": CACHED_TOKENS,
         "thoughtsTokenCount": THOUGHTS_TOKENS,
     }
     if candidates_tokens is not None:

@@ -1,19 +1,20 @@
 """The application of tests/stack/test_end_to_end.py, run in a process of its own:
 
-    python -m tests.stack.e2e_app <collector OTLP/HTTP base URL> <service.instance.id>
+    python -m tests.stack.e2e_app <collector OTLP/HTTP base URL> <service.instance.id> [<plan as JSON>]
 
 It sets up the OpenTelemetry SDK as an application would (OTLP/HTTP exporters for traces and metrics,
 pointed at the collector), instruments with `AITrackInstrumentor().instrument()` and calls a fake
-OpenAI server through the real openai SDK under `otel_aitrack.track()`: PLAN says what the fake answers
-to each call. Its own process keeps the global OTel providers of the test process untouched. It prints
-one JSON line: the errors the calls raised and figures of `otel_aitrack.stats()`.
+OpenAI server through the real openai SDK under `otel_aitrack.track()`: PLAN (or the plan given, the same
+shape in JSON: tests/stack/test_scale_out_metrics.py runs several workers with plans of their own) says
+what the fake answers to each call. Its own process keeps the global OTel providers of the test process
+untouched. It prints one JSON line: the errors the calls raised and figures of `otel_aitrack.stats()`.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 
 import openai
 from opentelemetry import metrics, trace
@@ -79,10 +80,12 @@ def set_up_opentelemetry(endpoint: str, instance_id: str) -> tuple[TracerProvide
     return tracer_provider, meter_provider
 
 
-def make_calls(client: openai.OpenAI, fake: FakeOpenAI) -> dict[str, list[str]]:
-    """Every call of PLAN; the error class names each prompt type's calls raised."""
-    raised: dict[str, list[str]] = {prompt_type: [] for prompt_type in PLAN}
-    for prompt_type, answers in PLAN.items():
+def make_calls(
+    client: openai.OpenAI, fake: FakeOpenAI, plan: Mapping[str, Sequence[str]]
+) -> dict[str, list[str]]:
+    """Every call of `plan`; the error class names each prompt type's calls raised."""
+    raised: dict[str, list[str]] = {prompt_type: [] for prompt_type in plan}
+    for prompt_type, answers in plan.items():
         for number, answer in enumerate(answers):
             fake.plan(answer)
             try:
@@ -96,13 +99,13 @@ def figures_of(stats: otel_aitrack.PromptStats) -> dict[str, object]:
     return {key: value for key, value in stats.as_dict().items() if key in FIGURES}
 
 
-def main(endpoint: str, instance_id: str) -> None:
+def main(endpoint: str, instance_id: str, plan: Mapping[str, Sequence[str]] = PLAN) -> None:
     tracer_provider, meter_provider = set_up_opentelemetry(endpoint, instance_id)
     otel_aitrack.AITrackInstrumentor().instrument()
     try:
         with FakeOpenAI() as fake:
             client = openai.OpenAI(base_url=fake.base_url, api_key=API_KEY, max_retries=0)
-            raised = make_calls(client, fake)
+            raised = make_calls(client, fake, plan)
         figures = {name: figures_of(stats) for name, stats in otel_aitrack.stats().items()}
     finally:
         tracer_provider.force_flush()
@@ -113,4 +116,4 @@ def main(endpoint: str, instance_id: str) -> None:
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:3])
+    main(*sys.argv[1:3], *(json.loads(arg) for arg in sys.argv[3:4]))

@@ -153,6 +153,25 @@ def http_get(url: str, accept: str = "*/*") -> str:
     return body.decode()
 
 
+# --- The Prometheus text format --------------------------------------------------------------------
+class Sample:
+    def __init__(self, labels: dict[str, str], value: float) -> None:
+        self.labels, self.value = labels, value
+
+
+def samples(text: str, name: str) -> list[Sample]:
+    """The samples of one metric in Prometheus text format: `name{a="x",b="y"} value`, or `name value`."""
+    found = []
+    for line in text.splitlines():
+        if line.startswith(name + "{"):
+            labels, value = line[len(name) + 1 :].rsplit("} ", 1)
+            label_pairs = re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', labels)
+            found.append(Sample(dict(label_pairs), float(value.split()[0])))
+        elif line.startswith(name + " "):
+            found.append(Sample({}, float(line.split()[1])))
+    return found
+
+
 # --- Tempo's stand-in -------------------------------------------------------------------------------
 class OtlpSink(ThreadingHTTPServer):
     """Stands in for Tempo: accepts OTLP/HTTP protobuf exports on loopback and keeps their bodies."""
@@ -319,3 +338,12 @@ def prometheus_query(base: str, expr: str, at: float | None = None) -> list[dict
         pytest.fail(f"query rejected: {error.read().decode()}\n{expr}")
     assert body["status"] == "success", body
     return list(body["data"]["result"])
+
+
+def values(result: list[dict[str, Any]], *labels: str) -> dict[Any, float]:
+    """An instant vector as {label value (a tuple for several labels): value}."""
+    found = {}
+    for sample in result:
+        key = tuple(sample["metric"].get(label, "") for label in labels)
+        found[key[0] if len(key) == 1 else key] = float(sample["value"][1])
+    return found

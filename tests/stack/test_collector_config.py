@@ -1,4 +1,5 @@
-"""The collector: its builder manifest agrees with config.yaml, and the built binary keeps its promises.
+"""The collector: its builder manifest agrees with its configurations (config.yaml, and the scale-out tiers'
+agent.yaml and gateway.yaml), and the built binary keeps config.yaml's promises.
 
 The live tests start `otelcol-aitrack` (built by collector/build.sh; another path in AITRACK_OTELCOL) on free
 loopback ports, with Tempo replaced by a small OTLP/HTTP sink that keeps what the collector exports (both
@@ -25,11 +26,17 @@ from tests.stack.stack_support import (
     otelcol_binary,
     running_collector,
     running_sink,
+    samples,
 )
 
 pytestmark = pytest.mark.stack
 
 CONFIG = COLLECTOR_CONFIG
+AGENT, AGENT_DNS, GATEWAY = (
+    COLLECTOR_DIR / name for name in ("agent.yaml", "agent-dns.yaml", "gateway.yaml")
+)
+# Every configuration the collector runs alone; agent-dns.yaml is an overlay of agent.yaml.
+CONFIGS = (CONFIG, AGENT, GATEWAY)
 MANIFEST = COLLECTOR_DIR / "builder-config.yaml"
 KINDS = {
     "receivers": "receiver",
@@ -64,6 +71,11 @@ def types_of(ids: dict[str, set[str]]) -> dict[str, set[str]]:
     return {kind: {component_id.split("/")[0] for component_id in names} for kind, names in ids.items()}
 
 
+def types_all_configs_use() -> dict[str, set[str]]:
+    used = [types_of(used_ids(load_yaml(path))) for path in CONFIGS]
+    return {kind: set().union(*(types[kind] for types in used)) for kind in KINDS}
+
+
 def module_of(kind: str, component_type: str) -> str:
     """The Go module's last path element: `memory_limiter` is built from `memorylimiterprocessor`."""
     return component_type.replace("_", "") + KINDS[kind]
@@ -85,8 +97,8 @@ def run_otelcol(*args: str) -> str:
 # --- The manifest and the config agree ------------------------------------------------------------------
 
 
-def test_manifest_builds_exactly_the_components_config_uses() -> None:
-    used = types_of(used_ids(load_yaml(CONFIG)))
+def test_manifest_builds_exactly_the_components_the_configs_use() -> None:
+    used = types_all_configs_use()
     wanted = {kind: {module_of(kind, name) for name in names} for kind, names in used.items()}
     manifest = load_yaml(MANIFEST)
     built = {kind: {gomod(entry)[0] for entry in manifest.get(kind, [])} for kind in KINDS}
@@ -94,8 +106,9 @@ def test_manifest_builds_exactly_the_components_config_uses() -> None:
     assert not manifest.get("connectors")
 
 
-def test_config_defines_no_component_it_does_not_use() -> None:
-    config = load_yaml(CONFIG)
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda path: path.name)
+def test_config_defines_no_component_it_does_not_use(path: Path) -> None:
+    config = load_yaml(path)
     defined = {kind: set(config.get(kind, {})) for kind in KINDS}
     assert defined == used_ids(config)
 
@@ -108,28 +121,57 @@ def test_every_component_is_pinned_to_one_collector_release() -> None:
     assert len({gomod(entry)[1] for entry in manifest["providers"]}) == 1
 
 
-def test_secret_pattern_is_the_same_in_every_redaction_statement() -> None:
-    groups = load_yaml(CONFIG)["processors"]["transform/redact_secrets"]["trace_statements"]
-    statements = [statement for group in groups for statement in group["statements"]]
-    patterns = {
-        pattern for statement in statements for pattern in re.findall(r'"(\(\?i\)\S+)", "', statement)
-    }
-    assert {group["context"] for group in groups} == {"resource", "span", "spanevent"}
-    assert len(statements) == 4
+def redaction_groups(path: Path) -> list[dict[str, Any]]:
+    return list(load_yaml(path)["processors"]["transform/redact_secrets"]["trace_statements"])
+
+
+def test_secret_pattern_is_the_same_in_every_redaction_statement_of_every_config() -> None:
+    patterns = set()
+    for path in CONFIGS:
+        groups = redaction_groups(path)
+        statements = [statement for group in groups for statement in group["statements"]]
+        patterns |= {
+            pattern for statement in statements for pattern in re.findall(r'"(\(\?i\)\S+)", "', statement)
+        }
+        assert {group["context"] for group in groups} == {"resource", "span", "spanevent"}, path.name
+        assert len(statements) == 4, path.name
     assert len(patterns) == 1
+
+
+def test_agent_and_gateway_redact_exactly_as_config_does() -> None:
+    for path in (AGENT, GATEWAY):
+        assert redaction_groups(path) == redaction_groups(CONFIG), path.name
+
+
+def test_gateway_samples_with_the_policies_of_config() -> None:
+    single, gateway = (load_yaml(path)["processors"]["tail_sampling"] for path in (CONFIG, GATEWAY))
+    assert gateway["policies"] == single["policies"]
+    assert gateway["decision_wait"] == single["decision_wait"]
+
+
+def test_every_environment_variable_of_the_configs_is_documented() -> None:
+    readme = (COLLECTOR_DIR / "README.md").read_text()
+    for path in (*CONFIGS, AGENT_DNS):
+        for name in set(re.findall(r"\$\{env:(AITRACK_\w+)", path.read_text())):
+            assert f"`{name}`" in readme, f"{path.name}: {name} is not in collector/README.md"
 
 
 # --- The built collector --------------------------------------------------------------------------------
 
 
-def test_built_collector_validates_the_config() -> None:
-    run_otelcol("validate", f"--config={CONFIG}")
+@pytest.mark.parametrize(
+    "paths",
+    [(CONFIG,), (AGENT,), (AGENT, AGENT_DNS), (GATEWAY,)],
+    ids=lambda paths: "+".join(p.name for p in paths),
+)
+def test_built_collector_validates_the_config(paths: tuple[Path, ...]) -> None:
+    run_otelcol("validate", *(f"--config={path}" for path in paths))
 
 
-def test_built_collector_has_exactly_the_components_config_uses() -> None:
+def test_built_collector_has_exactly_the_components_the_configs_use() -> None:
     listed = yaml.safe_load(run_otelcol("components"))
     built = {kind: {entry["name"] for entry in listed.get(kind) or []} for kind in KINDS}
-    assert built == types_of(used_ids(load_yaml(CONFIG)))
+    assert built == types_all_configs_use()
     assert not listed.get("connectors")
 
 
@@ -213,7 +255,7 @@ def test_counter_carries_trace_exemplar_in_openmetrics(collector: RunningCollect
     assert f'trace_id="{ERROR_TRACE_ID}"' in exemplar
 
 
-# --- Payloads and the Prometheus text parser ------------------------------------------------------------
+# --- Payloads --------------------------------------------------------------------------------------------
 
 CALL_ATTRIBUTES = {
     "gen_ai.prompt.name": "support-answer",
@@ -304,19 +346,3 @@ def metrics_payload() -> dict[str, Any]:
     ]
     scope = {"scope": {"name": "otel_aitrack"}, "metrics": metrics}
     return {"resourceMetrics": [{"resource": resource(), "scopeMetrics": [scope]}]}
-
-
-class Sample:
-    def __init__(self, labels: dict[str, str], value: float) -> None:
-        self.labels, self.value = labels, value
-
-
-def samples(text: str, name: str) -> list[Sample]:
-    """The samples of one metric in Prometheus text format: `name{a="x",b="y"} value`."""
-    found = []
-    for line in text.splitlines():
-        if line.startswith(name + "{"):
-            labels, value = line[len(name) + 1 :].rsplit("} ", 1)
-            label_pairs = re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', labels)
-            found.append(Sample(dict(label_pairs), float(value.split()[0])))
-    return found

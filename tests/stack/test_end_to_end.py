@@ -39,6 +39,7 @@ from tests.stack.stack_support import (
     running_collector,
     running_prometheus,
     running_sink,
+    values,
 )
 
 pytestmark = pytest.mark.stack
@@ -109,15 +110,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 
 # --- Reading results --------------------------------------------------------------------------------
-def values(result: list[dict[str, Any]], *labels: str) -> dict[Any, float]:
-    """An instant vector as {label value (a tuple for several labels): value}."""
-    found = {}
-    for sample in result:
-        key = tuple(sample["metric"].get(label, "") for label in labels)
-        found[key[0] if len(key) == 1 else key] = float(sample["value"][1])
-    return found
-
-
 def settled(stack: Stack, expr: str, expected: Mapping[Any, float], *labels: str) -> dict[Any, float]:
     """The query's values once they equal `expected` (polled within the module's budget), else the last."""
     seen: dict[Any, float] = {}

@@ -148,6 +148,7 @@ class Call:
     error: str = ""
     model: str = "gpt-4o-mini"
     seconds: float = 0.8
+    first_chunk: float | None = None  # a streamed call: seconds to its first chunk
 
     @property
     def at(self) -> int:
@@ -156,12 +157,14 @@ class Call:
 
 def _world() -> list[Call]:
     # Calls at whole minutes before T, none at -15m or -60m (the windows' edges) nor at T.
-    summarize = [Call(m, "summarize") for m in (-50, -45, -40, -35, -14, -13, -10, -9, -6, -5)]
+    summarize = [Call(-50, "summarize", first_chunk=1.2)]  # streamed
+    summarize += [Call(m, "summarize") for m in (-45, -40, -35, -14, -13, -10, -9, -6, -5)]
     rate_limited = (-38, -36, -33, -12, -11, -8)
     summarize += [Call(m, "summarize", "RateLimitError", seconds=0.2) for m in rate_limited]
-    summarize += [Call(-3, "summarize", "APITimeoutError", seconds=30.0)]
+    # A stream whose first chunk came after 1.2 s, and then the client timed out.
+    summarize += [Call(-3, "summarize", "APITimeoutError", seconds=30.0, first_chunk=1.2)]
     classify = [Call(m, "classify", "NotFoundError", model="gpt-5-nonexistent") for m in range(-12, 0, 2)]
-    translate = [Call(m, "translate") for m in range(-59, 0)]
+    translate = [Call(m, "translate", first_chunk=0.3) for m in range(-59, 0)]  # streamed
     rare = [Call(-7, "rare", "APIConnectionError", seconds=2.0)]
     return sorted(summarize + classify + translate + rare, key=lambda call: call.at)
 
@@ -254,6 +257,9 @@ def _gauge_lines(name: str, values: dict[str, list[tuple[int, float]]]) -> list[
     return lines
 
 
+END_ONLY = ("error_type", "aitrack_error_category")  # labels a stream's chunk measurements never have
+
+
 def openmetrics() -> str:
     calls = {k: [(c.at, 1.0) for c in v] for k, v in _group(WORLD).items()}
     durations = {k: [(c.at, c.seconds) for c in v] for k, v in _group(WORLD).items()}
@@ -266,6 +272,12 @@ def openmetrics() -> str:
     # type (docs/coexistence.md): slow calls, many tokens, which must not reach the dashboard.
     durations[_labels(**PEER)] = [(c.at, 60.0) for c in successes]
     tokens[_labels(**PEER, gen_ai_token_type="input")] = [(c.at, 99_999.0) for c in successes]
+    streamed = [c for c in WORLD if c.first_chunk is not None]
+    first_chunks: dict[str, list[tuple[int, float]]] = {}
+    for call in streamed:  # the duration's labels but error.type, which only the end of a call knows
+        labels = {k: v for k, v in _call_labels(call).items() if k not in END_ONLY}
+        first_chunks.setdefault(_labels(**labels), []).append((call.at, call.first_chunk or 0.0))
+    first_chunks[_labels(**PEER)] = [(c.at, 9.0) for c in streamed]
     consecutive: dict[str, list[tuple[int, float]]] = {}
     last_failure: dict[str, list[tuple[int, float]]] = {}
     runs: dict[str, int] = {}
@@ -282,6 +294,7 @@ def openmetrics() -> str:
         *_gauge_lines("aitrack_last_failure_timestamp_seconds", last_failure),
         *_histogram_lines("gen_ai_client_operation_duration_seconds", durations),
         *_histogram_lines("gen_ai_client_token_usage", tokens),
+        *_histogram_lines("gen_ai_client_operation_time_to_first_chunk_seconds", first_chunks),
         "# EOF",
     ]
     return "\n".join(lines) + "\n"
@@ -333,7 +346,7 @@ TABLE = "Prompt types"
 @pytest.mark.parametrize("values", [ALL, ONE, SOME], ids=["all", "one-value-each", "multi-value"])
 def test_every_dashboard_query_runs_and_returns_data(prometheus: str, values: dict[str, str]) -> None:
     targets = dashboard_targets()
-    assert len(targets) == 20
+    assert len(targets) == 21
     for title, ref, expr in targets:
         assert query(prometheus, substitute(expr, values)), f"no data: {title} / {ref}"
 
@@ -456,8 +469,20 @@ def test_latency_percentiles_and_token_usage(prometheus: str) -> None:
     assert per_minute[("translate", "output")] == pytest.approx(4 * OUTPUT_TOKENS / 5, rel=0.06)
 
 
+def test_time_to_first_chunk_p95_is_the_streamed_calls_only(prometheus: str) -> None:
+    series = query(prometheus, substitute(target("Time to first chunk p95 by prompt type", "A"), ALL))
+    p95 = by_prompt(series)
+    assert set(p95) == {"translate", "summarize"}, "only streamed calls have a time to first chunk"
+    assert 0.1 < p95["translate"] <= 0.5  # every first chunk took 0.3 s: the (0.1, 0.5] bucket
+    assert 1.0 < p95["summarize"] <= 2.5  # its one stream in the window: 1.2 s, a failed call's too
+
+
 def test_latency_and_tokens_leave_out_another_instrumentations_histograms(prometheus: str) -> None:
-    for panel in ("Latency p50 / p95 / p99 by prompt type", "Token usage by prompt type"):
+    for panel in (
+        "Latency p50 / p95 / p99 by prompt type",
+        "Token usage by prompt type",
+        "Time to first chunk p95 by prompt type",
+    ):
         series = query(prometheus, substitute(target(panel, "A"), ALL))
         assert series, panel
         assert all(s["metric"].get("gen_ai_prompt_name") for s in series), (panel, series)

@@ -1,0 +1,1 @@
+"""The behaviours every provider shares, written once and run against each provider's case."""
