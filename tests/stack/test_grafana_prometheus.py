@@ -257,7 +257,8 @@ def _gauge_lines(name: str, values: dict[str, list[tuple[int, float]]]) -> list[
     return lines
 
 
-END_ONLY = ("error_type", "aitrack_error_category")  # labels a stream's chunk measurements never have
+# Labels a stream's chunk measurements never have: only the end of a call knows them.
+END_ONLY = ("error_type", "aitrack_error_category", "aitrack_error_fingerprint")
 
 
 def openmetrics() -> str:
