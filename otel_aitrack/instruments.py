@@ -193,13 +193,16 @@ class Instruments:
     def _observe_calls(self, options: CallbackOptions) -> Iterable[Observation]:
         # Called first at every collection, before the SDK reads the histograms: record what waits.
         self.handoff.drain()
+        return self.call_observations()
+
+    def call_observations(self) -> list[Observation]:
+        """`aitrack.calls`: one observation per counter series, the calls counted in this process."""
         counts: dict[tuple[tuple[str, Any], ...], list[Any]] = {}
         with self._lock:
             for series in self._series.values():  # series that differ only on the histograms add up
                 counted = counts.setdefault(series.counter_key, [0, series.attributes])
                 counted[0] += series.calls
-        for count, attributes in counts.values():
-            yield Observation(count, attributes)
+        return [Observation(count, attributes) for count, attributes in counts.values()]
 
     def _observe_consecutive(self, options: CallbackOptions) -> Iterable[Observation]:
         for prompt_type, consecutive in self.book.consecutive_failures():
