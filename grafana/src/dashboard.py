@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import urllib.parse
+from collections.abc import Sequence
 from typing import Any
 
 from otel_aitrack.stack import promql, slo
@@ -199,19 +200,7 @@ def failure_rate_panel() -> dict[str, Any]:
     )
     legend = f"{{{{{promql.SERVICE}}}}} · {{{{{promql.PROMPT}}}}}"
     panel["targets"] = [_target("A", promql.failure_ratio(F), instant=False, legend=legend)]
-    panel["fieldConfig"] = {
-        "defaults": {
-            "unit": "percentunit",
-            "min": 0,
-            "max": 1,
-            "color": {"mode": "palette-classic"},
-            "thresholds": {"mode": "absolute", "steps": FAILURE_RATE_STEPS},
-            "custom": {"drawStyle": "line", "lineWidth": 2, "thresholdsStyle": {"mode": "dashed"}},
-        },
-        "overrides": [],
-    }
-    panel["options"] = {"legend": {"displayMode": "table", "placement": "right", "calcs": ["max", "last"]}}
-    return panel
+    return _threshold_lines(panel, FAILURE_RATE_STEPS, unit="percentunit", min=0, max=1)
 
 
 def _bar_gauge(pid: int, title: str, description: str, grid: tuple[int, int, int, int]) -> dict[str, Any]:
@@ -624,11 +613,14 @@ def burn_rate_panel(objectives: Objectives) -> dict[str, Any]:
     steps += [
         {"color": colour, "value": _above(factor)} for colour, factor in zip(colours, factors, strict=True)
     ]
+    return _threshold_lines(panel, steps, unit="short", decimals=1, min=0)
+
+
+def _threshold_lines(panel: dict[str, Any], steps: Sequence[object], **axis: Any) -> dict[str, Any]:
+    """A time series with its thresholds drawn as dashed lines, and a legend table of max and last."""
     panel["fieldConfig"] = {
         "defaults": {
-            "unit": "short",
-            "decimals": 1,
-            "min": 0,
+            **axis,
             "color": {"mode": "palette-classic"},
             "thresholds": {"mode": "absolute", "steps": steps},
             "custom": {"drawStyle": "line", "lineWidth": 2, "thresholdsStyle": {"mode": "dashed"}},
