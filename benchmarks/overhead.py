@@ -300,7 +300,7 @@ def main() -> None:
             per_block, warmup = (5, 5) if short else (40, 20)
             instructions.run(far.openai_url, blocks=3, per_block=per_block, warmup=warmup)
         if options.memory:
-            loads.memory(far.openai_url, 20_000 if short else 100_000)
+            loads.memory(far.openai_url, 2 * loads.PROMPT_TYPES if short else 100_000)
         if options.collector_down:
             loads.collector_down(far.openai_url, far.otlp_endpoint, 200 if short else 1000)
         if options.threads:

@@ -9,12 +9,14 @@ garbage-collected.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
+from . import collected
 from .call import Call
 from .errors import is_transport_error
 from .guard import guard
@@ -104,8 +106,7 @@ def _follow_generator(generator: Any, follower: StreamFollower) -> Any:
 def _guarded_unread_or_stop(follower: StreamFollower) -> None:
     """Collected: never read means never sent (ended, not counted); else the consumer stopped reading."""
     if follower.items == 0:
-        with guard("stream end"):
-            follower.call.cancelled(StreamOutcome.ABORTED)
+        _ended_when_safe(follower, _cancelled_unread)
     else:
         _guarded_stop(follower)
 
@@ -184,8 +185,24 @@ async def _read_async(generator: Any, follower: StreamFollower) -> AsyncIterator
 
 
 def _guarded_stop(follower: StreamFollower) -> None:
+    """The consumer stopped reading. Also what the garbage collector runs (closing our generator, or
+    finalizing the stream), possibly inside a lock of ours: so the call ends at once, or at the next
+    safe point (`collected`)."""
+    _ended_when_safe(follower, _stop)
+
+
+def _stop(follower: StreamFollower) -> None:
     with guard("stream end"):
         follower.stopped()
+
+
+def _cancelled_unread(follower: StreamFollower) -> None:
+    with guard("stream end"):
+        follower.call.cancelled(StreamOutcome.ABORTED)
+
+
+def _ended_when_safe(follower: StreamFollower, ending: Callable[[StreamFollower], None]) -> None:
+    collected.end_when_safe(follower.call.runtime, functools.partial(ending, follower))
 
 
 def _follow_sync(iterator: Iterator[Any], follower: StreamFollower, observe: bool = True) -> Iterator[Any]:
@@ -320,7 +337,7 @@ def _follow_body(body: Any, follower: StreamFollower) -> bool:
     readinto = getattr(cls, "readinto", None)  # newer botocore only
     if readinto is not None:
         body.readinto = _observed_readinto(body, follower, readinto)
-    weakref.finalize(body, _body_collected, follower)
+    weakref.finalize(body, _ended_when_safe, follower, _body_collected)
     return True
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from opentelemetry import trace
 
+from . import collected
 from .call import CURRENT_CALL, Call
 from .guard import guard
 from .providers.base import Endpoint, Provider, ResponseDetails, Route
@@ -192,6 +193,8 @@ def _start(provider: Provider, endpoint: Endpoint, instance: Any, kwargs: dict[s
     runtime = active()
     if runtime is None:
         return None
+    if collected.WAITING.endings:  # a safe point: no lock of ours is held here
+        collected.end_waiting()
     outer = CURRENT_CALL.get()
     if outer is not None:
         delegates = True  # unsure: one span too few rather than one too many
