@@ -297,7 +297,7 @@ def main() -> None:
     loads_asked = options.memory or options.collector_down or options.threads
     with fake.far_end() as far:
         if options.instructions:
-            per_block, warmup = (5, 5) if short else (40, 20)
+            per_block, warmup = (5, 20) if short else (40, 20)  # warm-up runs uncounted, at little cost
             instructions.run(far.openai_url, blocks=3, per_block=per_block, warmup=warmup)
         if options.memory:
             loads.memory(far.openai_url, 2 * loads.PROMPT_TYPES if short else 100_000)
