@@ -188,7 +188,7 @@ AWS_SESSION_TOKEN = "IQoJb3JpZ2luX2VjEJr//////////wEaCXVzLWVhc3QtMSJHTESTSESSION
 AWS_REGION = "us-east-1"
 
 
-def _converse_reports_cache_reads() -> bool:
+def converse_reports_cache_reads() -> bool:
     """botocore drops what its service model lacks: before prompt caching, Converse's `usage` has no
     `cacheReadInputTokens` (the fake sends it all the same)."""
     model = botocore.session.get_session().get_service_model("bedrock-runtime")
@@ -196,7 +196,7 @@ def _converse_reports_cache_reads() -> bool:
 
 
 # The input tokens of a Converse call with the fake, as botocore parses its usage.
-CONVERSE_INPUT_TOKENS = INPUT_TOKENS + (CACHE_READ_TOKENS if _converse_reports_cache_reads() else 0)
+CONVERSE_INPUT_TOKENS = INPUT_TOKENS + (CACHE_READ_TOKENS if converse_reports_cache_reads() else 0)
 
 
 @pytest.fixture(scope="session")
