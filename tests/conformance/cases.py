@@ -8,8 +8,10 @@ means adding its fake (tests/fakes/) and one case here.
 from __future__ import annotations
 
 import inspect
+import json
+import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, NamedTuple, Protocol
 
 import anthropic
@@ -53,6 +55,7 @@ from tests.fakes.openai_server import FakeOpenAI
 MESSAGES = [{"role": "user", "content": "Summarize ticket #42"}]
 PROMPT = "Summarize ticket #42"
 TEXT = "This is a test response."  # what every fake answers
+DIRECT_CAUSE = "The above exception was the direct cause of the following exception"
 
 
 class ClientFactory(Protocol):
@@ -119,6 +122,7 @@ class ProviderCase:
     # SDK accessors: the request id the SDK shows on a result or an exception, and an error's own figures.
     request_id: Callable[[Any], str | None]
     stream_request_id: Callable[[Any, list[Any]], str | None]  # (opened stream, its chunks) → its id
+    request_id_pattern: str  # what the provider's request ids look like
     response_id: Callable[[Any], str | None]
     stream_response_id: Callable[[list[Any]], str | None]
     provider_code_of: Callable[[BaseException], str | None]
@@ -140,6 +144,7 @@ class ProviderCase:
     timeout_error: str
     connection_error: str
     connection_cause: str  # what a refused connection's traceback names, deeper in its chain
+    connection_link: str  # how the traceback links that cause to the SDK's error
     echoes: tuple[Echo, ...]
     secrets: tuple[str, ...]  # credentials of the test clients, or marks of theirs, never exported
     # Retries: two scenarios the SDK retries, one it sends once; whether this SDK retries at all.
@@ -159,6 +164,11 @@ class ProviderCase:
     events: Callable[[Any], Any] = lambda opened: opened  # the opened stream → what the user iterates
     lazy_stream: bool = False  # the SDK sends a stream's request when it is first read
     stream_with: bool = False  # the SDK's stream objects are context managers (`with stream:`)
+    captures_content: bool = True  # the input and output messages, when asked to
+    # Internal errors one call meets when the provider can read neither a response nor a stream.
+    internal_errors: int = 1
+    request_ids: bool = True  # results and streams carry a request id
+    error_request_ids: bool = True  # error answers carry one
     # Scenarios of the fake: an error event inside a 200 stream, a stream without its end marker, etc.
     stream_error: str = "stream_error"
     stream_truncated: str = "stream_truncated"
@@ -166,6 +176,12 @@ class ProviderCase:
     stream_long: str = "stream_long"
     not_found: str = "not_found"
     slow: str = "slow"
+
+    def assert_request_id(self, recorded: str | None, shown: str | None, *, failed: bool = False) -> None:
+        """The span's request id is the one the SDK shows; there is one where the provider sends one."""
+        assert recorded == shown
+        assert (recorded is not None) == (self.error_request_ids if failed else self.request_ids)
+        assert recorded is None or re.fullmatch(self.request_id_pattern, recorded), recorded
 
     def stream(self, client: Any) -> list[Any]:
         """A streamed call, read through: its chunks."""
@@ -259,6 +275,7 @@ OPENAI = ProviderCase(
     text_of=_openai_text,
     request_id=http_request_id("x-request-id"),
     stream_request_id=lambda opened, chunks: http_request_id("x-request-id")(opened),
+    request_id_pattern=r"req_[0-9a-f]{32}",
     response_id=lambda result: result.id,
     stream_response_id=lambda chunks: chunks[0].id if chunks else None,
     provider_code_of=_openai_code,
@@ -295,6 +312,7 @@ OPENAI = ProviderCase(
     timeout_error="APITimeoutError",
     connection_error="APIConnectionError",
     connection_cause="ConnectError",
+    connection_link=DIRECT_CAUSE,
     echoes=(Echo("unauthorized", API_KEY, "Incorrect API key provided: [REDACTED]"),),
     secrets=(API_KEY, "TESTKEY"),
     retried=("overloaded", "overloaded"),
@@ -379,6 +397,7 @@ ANTHROPIC = ProviderCase(
     text_of=_anthropic_text,
     request_id=http_request_id("request-id"),
     stream_request_id=lambda opened, chunks: http_request_id("request-id")(opened),
+    request_id_pattern=r"req_011C[1-9A-HJ-NP-Za-km-z]{20}",
     response_id=lambda result: result.id,
     stream_response_id=lambda events: events[0].message.id if events else None,
     provider_code_of=lambda error: getattr(error, "type", None),
@@ -435,6 +454,7 @@ ANTHROPIC = ProviderCase(
     timeout_error="APITimeoutError",
     connection_error="APIConnectionError",
     connection_cause="ConnectError",
+    connection_link=DIRECT_CAUSE,
     echoes=(Echo("unauthorized", None, "invalid x-api-key"),),
     secrets=(ANTHROPIC_API_KEY, "TESTKEY"),
     retried=("overloaded", "overloaded"),
@@ -467,6 +487,8 @@ GOOGLE_MODEL = google_server.DEFAULT_MODEL
 GOOGLE_VERSION = tuple(int(part) for part in genai.__version__.split(".")[:2])
 # The SDK retries only when asked to (`HttpRetryOptions`, absent in google-genai 1.20).
 GOOGLE_RETRIES = hasattr(google_types, "HttpRetryOptions")
+# google-genai 1.20 drops the answer's `responseId` (later versions keep it).
+GOOGLE_RESPONSE_IDS = "response_id" in google_types.GenerateContentResponse.model_fields
 
 
 def google_client(
@@ -527,6 +549,7 @@ GOOGLE = ProviderCase(
     # answers carry none.
     request_id=lambda value: None if isinstance(value, BaseException) else value.response_id,
     stream_request_id=lambda opened, chunks: chunks[0].response_id if chunks else None,
+    request_id_pattern=r"[A-Za-z0-9_-]{23}",
     response_id=lambda result: result.response_id,
     stream_response_id=lambda chunks: chunks[0].response_id if chunks else None,
     provider_code_of=_google_code,
@@ -565,6 +588,7 @@ GOOGLE = ProviderCase(
     timeout_error="ReadTimeout",
     connection_error="ConnectError",
     connection_cause="ConnectError",
+    connection_link=DIRECT_CAUSE,
     echoes=(
         Echo("permission_denied", google_server.API_KEY, "Consumer 'api_key:[REDACTED]' has been suspended"),
     ),
@@ -586,6 +610,8 @@ GOOGLE = ProviderCase(
     acall=async_generate_content,
     aopen_stream=async_generate_content_stream,
     lazy_stream=True,
+    request_ids=GOOGLE_RESPONSE_IDS,
+    error_request_ids=False,
 )
 
 # --- AWS Bedrock (Converse) --------------------------------------------------------------------------
@@ -652,8 +678,10 @@ BEDROCK = ProviderCase(
     open_stream=converse_stream,
     events=lambda opened: opened["stream"],
     text_of=_bedrock_text,
-    request_id=lambda value: _bedrock_metadata(value).get("RequestId"),
+    # The x-amzn-RequestId header, as botocore keeps it (and parses it into `RequestId`).
+    request_id=lambda value: _bedrock_metadata(value).get("HTTPHeaders", {}).get("x-amzn-requestid"),
     stream_request_id=lambda opened, chunks: _bedrock_metadata(opened).get("RequestId"),
+    request_id_pattern=r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
     response_id=lambda result: None,  # Converse answers carry no id
     stream_response_id=lambda chunks: None,
     provider_code_of=lambda error: getattr(error, "response", {}).get("Error", {}).get("Code"),
@@ -705,6 +733,7 @@ BEDROCK = ProviderCase(
     timeout_error="ReadTimeoutError",
     connection_error="EndpointConnectionError",
     connection_cause="NewConnectionError",
+    connection_link="During handling of the above exception, another exception occurred",
     # AWS echoes the Authorization header (`Credential=<key id>/…`) and the canonical request
     # (`x-amz-security-token:<token>`) in some of its error messages.
     echoes=(
@@ -730,4 +759,65 @@ BEDROCK = ProviderCase(
     not_found="resource_not_found",
 )
 
-CASES = (OPENAI, ANTHROPIC, GOOGLE, BEDROCK)
+
+# --- AWS Bedrock (InvokeModel, Anthropic Messages bodies) --------------------------------------------
+
+_INVOKE_BODY = json.dumps(
+    {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 256, "messages": _BEDROCK_MESSAGES}
+).encode()
+# The last response and the body read from it (kept alive: a call must end on the body's read, not on
+# the response's collection).
+_BODIES: dict[int, tuple[Any, Any]] = {}
+
+
+def invoke_model(client: Any) -> Any:
+    """invoke_model as the AWS examples use it: the body read at once (kept, for the response id)."""
+    return _read_body(client.invoke_model(modelId=BEDROCK_MODEL, body=_INVOKE_BODY))
+
+
+def _read_body(response: Any) -> Any:
+    _BODIES.clear()
+    _BODIES[id(response)] = (response, json.loads(response["body"].read()))
+    return response
+
+
+def invoke_model_with_response_stream(client: Any) -> Any:
+    return client.invoke_model_with_response_stream(modelId=BEDROCK_MODEL, body=_INVOKE_BODY)
+
+
+def _invoke_chunks(events: list[Any]) -> list[dict[str, Any]]:
+    return [json.loads(event["chunk"]["bytes"]) for event in events]
+
+
+def _invoke_text(events: list[Any]) -> str:
+    deltas = [chunk for chunk in _invoke_chunks(events) if chunk["type"] == "content_block_delta"]
+    return "".join(chunk["delta"]["text"] for chunk in deltas)
+
+
+BEDROCK_INVOKE = replace(
+    BEDROCK,
+    name="bedrock-invoke",
+    call=invoke_model,
+    open_stream=invoke_model_with_response_stream,
+    events=lambda opened: opened["body"],
+    text_of=_invoke_text,
+    response_id=lambda response: _BODIES[id(response)][1]["id"],
+    stream_response_id=lambda events: _invoke_chunks(events)[0]["message"]["id"] if events else None,
+    message_prefix=lambda status, code: f"An error occurred ({code}) when calling the InvokeModel",
+    is_sdk_stream=lambda opened: type(opened["body"]) is EventStream,
+    response_model=bedrock_server.CLAUDE_BODY_MODEL,
+    # The Anthropic body's usage: input with the cache reads (headers and body agree).
+    tokens={
+        "input": bedrock_server.INPUT_TOKENS + bedrock_server.CACHE_READ_TOKENS,
+        "output": bedrock_server.OUTPUT_TOKENS,
+    },
+    captures_content=False,  # the body is the model's own JSON
+    internal_errors=2,  # following its body, then its details (the call still ends)
+    stream_errors=(
+        *BEDROCK.stream_errors,
+        # InvokeModelWithResponseStream's stream only (ConverseStream's has no such event).
+        _stream_error("model_timeout", "ModelTimeoutException", "timeout"),
+    ),
+)
+
+CASES = (OPENAI, ANTHROPIC, GOOGLE, BEDROCK, BEDROCK_INVOKE)

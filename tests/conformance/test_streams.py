@@ -43,7 +43,7 @@ def test_a_completed_stream_is_the_sdks_own_and_its_span_ends_at_the_end(
     assert a[names.GEN_AI_USAGE_INPUT_TOKENS] == case.tokens["input"]
     assert a[names.GEN_AI_USAGE_OUTPUT_TOKENS] == case.tokens["output"], "the final count"
     assert a.get(names.HTTP_RESPONSE_STATUS_CODE) == case.stream_status
-    assert a.get(names.AITRACK_REQUEST_ID) == case.stream_request_id(opened, chunks)
+    case.assert_request_id(a.get(names.AITRACK_REQUEST_ID), case.stream_request_id(opened, chunks))
     assert names.ERROR_TYPE not in a
 
 
@@ -83,11 +83,13 @@ def test_an_error_event_in_the_stream_is_a_failure_with_outcome_error(
     assert a[names.AITRACK_ERROR_PROVIDER_CODE] == stream_error.provider_code
     assert a[names.AITRACK_ERROR_CATEGORY] == stream_error.category, "the error says it, not the 200"
     assert a[names.HTTP_RESPONSE_STATUS_CODE] == 200, "the stream opened fine"
-    assert a.get(names.AITRACK_REQUEST_ID) == case.stream_request_id(opened, received)
+    shown = case.stream_request_id(opened, received)
+    case.assert_request_id(a.get(names.AITRACK_REQUEST_ID), shown, failed=not received)  # (nothing told)
     assert a.get(names.GEN_AI_RESPONSE_ID) == case.stream_response_id(received), "what it told before"
     traceback = a[names.AITRACK_ERROR_TRACEBACK]
     assert "in test_an_error_event_in_the_stream_is_a_failure_with_outcome_error" in traceback
-    assert traceback.rstrip().splitlines()[-1].startswith(f"{type(raised.value).__module__}.")
+    name = f"{type(raised.value).__module__}.{type(raised.value).__qualname__}"
+    assert traceback.rstrip().splitlines()[-1] == f"{name}: {raised.value}"
     stats = otel_aitrack.stats()["haiku"]
     assert (stats.total_failed_calls, stats.last_error_code) == (1, stream_error.expected_type)
 
@@ -105,7 +107,7 @@ def test_a_stream_without_its_end_is_truncated_and_the_user_still_gets_every_chu
     assert a[names.AITRACK_STREAM_OUTCOME] == "truncated"
     assert a[names.ERROR_TYPE] == names.STREAM_TRUNCATED_ERROR_TYPE
     assert a[names.AITRACK_ERROR_CATEGORY] == "stream_truncated"
-    assert a.get(names.AITRACK_REQUEST_ID) == case.stream_request_id(opened, chunks)
+    case.assert_request_id(a.get(names.AITRACK_REQUEST_ID), case.stream_request_id(opened, chunks))
     assert a.get(names.GEN_AI_RESPONSE_ID) == case.stream_response_id(chunks)
     stats = otel_aitrack.stats()["haiku"]
     assert (stats.total_failed_calls, stats.last_error_code) == (1, "stream_truncated")
@@ -123,7 +125,7 @@ def test_a_stream_cut_off_mid_way_is_a_truncated_failure(
     assert a[names.AITRACK_STREAM_OUTCOME] == "truncated"
     assert a[names.AITRACK_ERROR_CATEGORY] == "stream_truncated"
     assert a[names.ERROR_TYPE] == type(raised.value).__name__
-    assert a.get(names.AITRACK_REQUEST_ID) == case.stream_request_id(opened, received)
+    case.assert_request_id(a.get(names.AITRACK_REQUEST_ID), case.stream_request_id(opened, received))
 
 
 def test_break_and_close_is_an_abort_not_a_failure(
