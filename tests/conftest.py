@@ -18,10 +18,12 @@ os.environ.pop("AWS_MAX_ATTEMPTS", None)
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from types import SimpleNamespace
 from typing import Any
 
 import anthropic
 import boto3
+import botocore.endpoint
 import botocore.session
 import hypothesis
 import openai
@@ -217,6 +219,14 @@ def make_bedrock_client(endpoint_url: str, service: str = "bedrock-runtime", **c
         aws_session_token=AWS_SESSION_TOKEN,
         config=Config(**options),
     )
+
+
+@pytest.fixture
+def botocore_waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """botocore's retry loop runs as is; only its back-off sleep is skipped (and recorded)."""
+    waits: list[float] = []
+    monkeypatch.setattr(botocore.endpoint, "time", SimpleNamespace(sleep=waits.append))
+    return waits
 
 
 @pytest.fixture

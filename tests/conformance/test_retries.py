@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
 from typing import Any
 
-import botocore.endpoint
 import pytest
 from opentelemetry.trace import StatusCode
 
@@ -16,16 +14,9 @@ from tests.conformance.conftest import requires
 from tests.conftest import Telemetry
 from tests.support import attrs
 
-pytestmark = requires("retries")
-
-
-@pytest.fixture(autouse=True)
-def no_backoff(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """botocore's retry loop runs as is; only its back-off sleep is skipped (and recorded). The other
-    SDKs are told to wait milliseconds (their fakes' `retry-after-ms`, their cases' retry options)."""
-    waits: list[float] = []
-    monkeypatch.setattr(botocore.endpoint, "time", SimpleNamespace(sleep=waits.append))
-    return waits
+# botocore's back-off sleeps are skipped; the other SDKs are told to wait milliseconds (their fakes'
+# `retry-after-ms`, their cases' retry options).
+pytestmark = [requires("retries"), pytest.mark.usefixtures("botocore_waits")]
 
 
 def test_retries_that_succeed_are_one_span_with_the_resend_count(
