@@ -1,9 +1,7 @@
-"""Google streams (`generate_content_stream`, sync and async): completed, refused, failed by an error
-object, truncated, cut off, aborted or abandoned. One span each.
-
-The SDK's streams are bare generators that send their request when first read; the core hands back a
-generator of the same kind that reads them (docs/providers.md, "Google GenAI"). The async client goes
-through aiohttp when it is installed (CI runs these tests with and without it), else through httpx.
+"""What is Google's own in its streams (`generate_content_stream`, sync and async): bare generators that send
+their request when first read, so an exception can be thrown into them; a blocked prompt's one chunk; and
+the async client's transport, aiohttp when it is installed (CI runs these tests with and without it),
+else httpx. The outcomes every provider's streams share are in tests/conformance/test_streams.py.
 """
 
 from __future__ import annotations
@@ -16,18 +14,13 @@ from google.genai import _api_client, types
 
 import otel_aitrack
 from otel_aitrack import names
+from tests.conformance.cases import google_client
 from tests.conftest import Telemetry
 from tests.fakes.google_server import API_KEY, FakeGoogle
-from tests.support import attrs
+from tests.support import attrs, refused_port
 
 MODEL = "gemini-2.5-flash"
 CONTENTS = "Write a haiku"
-# google-genai reads an error object inside a stream from 1.50 on; before, it fails to parse the
-# object's JSON lines (JSONDecodeError), which the call then records as its failure.
-reads_stream_errors = pytest.mark.skipif(
-    tuple(int(part) for part in genai.__version__.split(".")[:2]) < (1, 50),
-    reason="this google-genai cannot parse an error object inside a stream",
-)
 # What google-genai's async client sends through: aiohttp whenever it is installed.
 ASYNC_TRANSPORT = "aiohttp" if getattr(_api_client, "has_aiohttp", False) else "httpx"
 
@@ -70,6 +63,9 @@ def test_a_blocked_prompt_ends_the_stream_with_its_block_reason(
     google_fake.plan("prompt_blocked")
     chunks = list(haiku_stream(client))
     assert len(chunks) == 1 and chunks[0].prompt_feedback is not None
+    (request,) = google_fake.requests
+    assert request.path.endswith(":streamGenerateContent")
+    assert request.query == {"alt": ["sse"]}
     a = attrs(telemetry.span())
     assert a[names.AITRACK_STREAM_OUTCOME] == "completed", "the API's final word, not a truncation"
     assert a[names.GEN_AI_RESPONSE_FINISH_REASONS] == ("SAFETY",)
@@ -78,16 +74,25 @@ def test_a_blocked_prompt_ends_the_stream_with_its_block_reason(
 # --- async twins --------------------------------------------------------------------------------
 
 
-async def test_async_cut(client: genai.Client, google_fake: FakeGoogle, telemetry: Telemetry) -> None:
+async def test_async_failures_come_from_the_transport_the_sdk_sends_through(
+    client: genai.Client, google_fake: FakeGoogle, telemetry: Telemetry
+) -> None:
+    """On httpx (`RemoteProtocolError`, `ConnectError`) and, when aiohttp is installed, on aiohttp."""
     google_fake.plan("stream_cut")
     stream = await client.aio.models.generate_content_stream(model=MODEL, contents=CONTENTS)
-    with pytest.raises(Exception) as raised:
+    with pytest.raises(Exception) as cut:
         async for _ in stream:
             pass
-    a = attrs(telemetry.span())
-    assert a[names.AITRACK_STREAM_OUTCOME] == "truncated"
-    assert a[names.ERROR_TYPE] == type(raised.value).__name__
-    assert type(raised.value).__module__.startswith(ASYNC_TRANSPORT)
+    refused = google_client(f"http://127.0.0.1:{refused_port()}")
+    with pytest.raises(Exception) as failed:
+        await refused.aio.models.generate_content(model=MODEL, contents=CONTENTS)
+    for raised in (cut, failed):
+        assert type(raised.value).__module__.startswith(ASYNC_TRANSPORT)
+    failures = [
+        (attrs(span).get(names.AITRACK_STREAM_OUTCOME), attrs(span)[names.ERROR_TYPE])
+        for span in telemetry.spans()
+    ]
+    assert failures == [("truncated", type(cut.value).__name__), (None, type(failed.value).__name__)]
 
 
 async def test_async_athrow_is_an_abort(

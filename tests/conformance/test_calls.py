@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,25 +15,13 @@ import otel_aitrack
 from otel_aitrack import names
 from tests.conformance.cases import Echo, ErrorCase, ProviderCase
 from tests.conftest import Telemetry, instrumented
-from tests.support import attrs, event
+from tests.support import attrs, event, exception_name, refused_port
 
 
 def summarize_ticket(case: ProviderCase, client: Any) -> Any:
     """The user's call site: it must show up in the exported traceback."""
     with otel_aitrack.track("summarize_ticket", task="summarize a ticket", user="agent-7"):
         return case.call(client)
-
-
-def exception_name(error: BaseException) -> str:
-    """The exception's name as a traceback prints it."""
-    return f"{type(error).__module__}.{type(error).__qualname__}"
-
-
-def refused_port() -> int:
-    """A loopback port nothing listens on."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def test_a_success_records_the_genai_attributes(
