@@ -18,10 +18,12 @@ os.environ.pop("AWS_MAX_ATTEMPTS", None)
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from types import SimpleNamespace
 from typing import Any
 
 import anthropic
 import boto3
+import botocore.endpoint
 import botocore.session
 import hypothesis
 import openai
@@ -188,7 +190,7 @@ AWS_SESSION_TOKEN = "IQoJb3JpZ2luX2VjEJr//////////wEaCXVzLWVhc3QtMSJHTESTSESSION
 AWS_REGION = "us-east-1"
 
 
-def _converse_reports_cache_reads() -> bool:
+def converse_reports_cache_reads() -> bool:
     """botocore drops what its service model lacks: before prompt caching, Converse's `usage` has no
     `cacheReadInputTokens` (the fake sends it all the same)."""
     model = botocore.session.get_session().get_service_model("bedrock-runtime")
@@ -196,7 +198,7 @@ def _converse_reports_cache_reads() -> bool:
 
 
 # The input tokens of a Converse call with the fake, as botocore parses its usage.
-CONVERSE_INPUT_TOKENS = INPUT_TOKENS + (CACHE_READ_TOKENS if _converse_reports_cache_reads() else 0)
+CONVERSE_INPUT_TOKENS = INPUT_TOKENS + (CACHE_READ_TOKENS if converse_reports_cache_reads() else 0)
 
 
 @pytest.fixture(scope="session")
@@ -217,6 +219,14 @@ def make_bedrock_client(endpoint_url: str, service: str = "bedrock-runtime", **c
         aws_session_token=AWS_SESSION_TOKEN,
         config=Config(**options),
     )
+
+
+@pytest.fixture
+def botocore_waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """botocore's retry loop runs as is; only its back-off sleep is skipped (and recorded)."""
+    waits: list[float] = []
+    monkeypatch.setattr(botocore.endpoint, "time", SimpleNamespace(sleep=waits.append))
+    return waits
 
 
 @pytest.fixture

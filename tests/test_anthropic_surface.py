@@ -1,23 +1,20 @@
-"""Every instrumented anthropic method, sync and async, raw and streaming responses; lifecycle and safety."""
+"""Every instrumented anthropic method, sync and async, raw and streaming responses, beta and count_tokens;
+safety around the stream helper. What every provider shares is in tests/conformance/."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import anthropic
-import anthropic._base_client as base_client
 import pydantic
 import pytest
-from anthropic.resources.beta.messages import messages as beta_messages
-from anthropic.resources.messages import messages
 
 import otel_aitrack
 from otel_aitrack import names
 from otel_aitrack.providers.anthropic import AnthropicProvider
 from otel_aitrack.wrappers import method_wrapper
 from tests.conftest import ANTHROPIC_API_KEY, Telemetry
-from tests.fakes.anthropic_server import TEXT, FakeAnthropic
+from tests.fakes.anthropic_server import TEXT, TOKENS_COUNTED, USAGE_IN, FakeAnthropic
 from tests.support import attrs
 
 MODEL = "claude-haiku-4-5"
@@ -36,6 +33,16 @@ def test_messages_parse(anthropic_client: anthropic.Anthropic, telemetry: Teleme
     span = telemetry.span()
     assert span.name == "chat claude-haiku-4-5"
     assert attrs(span)[names.GEN_AI_RESPONSE_ID] == parsed.id
+
+
+def test_input_tokens_are_the_messages_input_and_cache_reads(
+    anthropic_client: anthropic.Anthropic, telemetry: Telemetry
+) -> None:
+    """As the semantic conventions count them for Anthropic: the SDK's `input_tokens` leaves them out."""
+    usage = anthropic_client.messages.create(model=MODEL, max_tokens=256, messages=MESSAGES).usage
+    assert usage.input_tokens == USAGE_IN
+    expected = usage.input_tokens + usage.cache_read_input_tokens + usage.cache_creation_input_tokens
+    assert attrs(telemetry.span())[names.GEN_AI_USAGE_INPUT_TOKENS] == expected > USAGE_IN
 
 
 def test_with_raw_response_returns_the_raw_response_and_records_status(
@@ -122,28 +129,50 @@ def test_no_content_without_capture(anthropic_client: anthropic.Anthropic, telem
     } & set(a)
 
 
+def test_beta_messages_create_success_and_failure(
+    anthropic_client: anthropic.Anthropic, anthropic_fake: FakeAnthropic, telemetry: Telemetry
+) -> None:
+    message = anthropic_client.beta.messages.create(model=MODEL, max_tokens=256, messages=MESSAGES)
+    anthropic_fake.plan("rate_limit")
+    with pytest.raises(anthropic.RateLimitError):
+        anthropic_client.beta.messages.create(model=MODEL, max_tokens=256, messages=MESSAGES)
+    ok, failed = (attrs(span) for span in telemetry.spans())
+    assert ok[names.GEN_AI_RESPONSE_ID] == message.id
+    assert ok[names.GEN_AI_OPERATION_NAME] == "chat"
+    assert failed[names.AITRACK_ERROR_PROVIDER_CODE] == "rate_limit_error"
+    assert failed[names.AITRACK_ERROR_CATEGORY] == "rate_limit"
+
+
+def test_count_tokens_is_its_own_operation_and_reports_no_usage(
+    anthropic_client: anthropic.Anthropic, telemetry: Telemetry
+) -> None:
+    with otel_aitrack.track("budget"):
+        counted = anthropic_client.messages.count_tokens(model=MODEL, messages=MESSAGES)
+    assert counted.input_tokens == TOKENS_COUNTED
+    span = telemetry.span()
+    a = attrs(span)
+    assert span.name == "count_tokens claude-haiku-4-5"
+    assert a[names.GEN_AI_OPERATION_NAME] == "count_tokens"
+    assert a[names.GEN_AI_PROVIDER_NAME] == "anthropic"
+    assert a[names.AITRACK_REQUEST_ID].startswith("req_")
+    assert names.GEN_AI_USAGE_INPUT_TOKENS not in a, "a count is not usage"
+    assert telemetry.points(names.METRIC_TOKEN_USAGE) == []
+    assert telemetry.value(names.METRIC_CALLS, gen_ai__operation__name="count_tokens") == 1
+
+
+def test_count_tokens_failure(
+    anthropic_client: anthropic.Anthropic, anthropic_fake: FakeAnthropic, telemetry: Telemetry
+) -> None:
+    anthropic_fake.plan("not_found")
+    with pytest.raises(anthropic.NotFoundError):
+        anthropic_client.beta.messages.count_tokens(model="claude-x", messages=MESSAGES)
+    a = attrs(telemetry.span())
+    assert a[names.GEN_AI_OPERATION_NAME] == "count_tokens"
+    assert a[names.AITRACK_ERROR_PROVIDER_CODE] == "not_found_error"
+    assert a[names.AITRACK_ERROR_CATEGORY] == "not_found"
+
+
 # --- async --------------------------------------------------------------------------------------
-
-
-async def test_async_messages_create(
-    async_anthropic_client: anthropic.AsyncAnthropic, telemetry: Telemetry
-) -> None:
-    message = await async_anthropic_client.messages.create(model=MODEL, max_tokens=256, messages=MESSAGES)
-    a = attrs(telemetry.span())
-    assert a[names.GEN_AI_RESPONSE_ID] == message.id
-    assert a[names.AITRACK_REQUEST_ID] == message._request_id
-
-
-async def test_async_failure(
-    async_anthropic_client: anthropic.AsyncAnthropic, anthropic_fake: FakeAnthropic, telemetry: Telemetry
-) -> None:
-    anthropic_fake.plan("billing")
-    with pytest.raises(anthropic.APIStatusError):
-        await async_anthropic_client.messages.create(model=MODEL, max_tokens=256, messages=MESSAGES)
-    a = attrs(telemetry.span())
-    assert a[names.AITRACK_ERROR_CATEGORY] == "quota"
-    assert a[names.AITRACK_ERROR_PROVIDER_CODE] == "billing_error"
-    assert "in test_async_failure" in a[names.AITRACK_ERROR_TRACEBACK]
 
 
 async def test_async_parse_beta_and_count_tokens(
@@ -168,72 +197,7 @@ async def test_async_with_raw_response(
     assert attrs(telemetry.span())[names.HTTP_RESPONSE_STATUS_CODE] == 200
 
 
-# --- lifecycle and safety -----------------------------------------------------------------------
-
-
-def _sdk_methods() -> tuple[object, ...]:
-    return (
-        messages.Messages.create,
-        messages.AsyncMessages.create,
-        messages.Messages.stream,
-        messages.AsyncMessages.stream,
-        messages.Messages.count_tokens,
-        beta_messages.Messages.create,
-        beta_messages.AsyncMessages.stream,
-        base_client.BaseClient._build_request,
-        getattr(base_client, "start_api_call_span", None),  # absent before the SDK traced its calls
-    )
-
-
-def test_uninstrument_restores_the_sdk_exactly_and_instrument_twice_is_one_span(
-    anthropic_fake: FakeAnthropic,
-) -> None:
-    originals = _sdk_methods()
-    seen = Telemetry()
-    instrumentor = otel_aitrack.AITrackInstrumentor()
-    client = anthropic.Anthropic(base_url=anthropic_fake.base_url, api_key=ANTHROPIC_API_KEY, max_retries=0)
-    try:
-        instrumentor.instrument(tracer_provider=seen.tracer_provider, meter_provider=seen.meter_provider)
-        wrapped = [now is not before for now, before in zip(_sdk_methods(), originals, strict=True) if before]
-        assert all(wrapped)
-        client.messages.create(model=MODEL, max_tokens=256, messages=MESSAGES)
-        assert len(seen.spans()) == 1
-
-        instrumentor.uninstrument()
-        assert _sdk_methods() == originals
-        client.messages.create(model=MODEL, max_tokens=256, messages=MESSAGES)
-        assert len(seen.spans()) == 1
-
-        instrumentor.instrument(tracer_provider=seen.tracer_provider, meter_provider=seen.meter_provider)
-        instrumentor.instrument(tracer_provider=seen.tracer_provider, meter_provider=seen.meter_provider)
-        with client.messages.stream(model=MODEL, max_tokens=256, messages=MESSAGES) as stream:
-            stream.until_done()
-        assert len(seen.spans()) == 2
-    finally:
-        instrumentor.uninstrument()
-        otel_aitrack.reset_stats()
-    assert _sdk_methods() == originals
-
-
-def test_the_exception_is_the_very_instance_the_sdk_raised(
-    anthropic_client: anthropic.Anthropic,
-    anthropic_fake: FakeAnthropic,
-    telemetry: Telemetry,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    made: list[BaseException] = []
-    original = base_client.SyncAPIClient._make_status_error_from_response
-
-    def remember(self: object, response: object) -> BaseException:
-        error = original(self, response)
-        made.append(error)
-        return error
-
-    monkeypatch.setattr(base_client.SyncAPIClient, "_make_status_error_from_response", remember)
-    anthropic_fake.plan("overloaded")
-    with pytest.raises(anthropic.OverloadedError) as raised:
-        anthropic_client.messages.create(model=MODEL, max_tokens=256, messages=MESSAGES)
-    assert raised.value is made[0]
+# --- safety -------------------------------------------------------------------------------------
 
 
 def test_an_internal_error_is_swallowed_counted_and_the_call_succeeds(
@@ -265,22 +229,3 @@ def test_a_stream_manager_of_an_unknown_shape_is_an_internal_error_not_the_users
     assert wrapper(lambda **kwargs: manager, anthropic_client.messages, (), {"model": MODEL}) is manager
     assert manager.request() == "sent"
     assert telemetry.value(names.METRIC_INSTRUMENTATION_ERRORS, error__type="LookupError") == 1
-
-
-async def test_task_cancellation_ends_the_span_without_counting_a_failure(
-    async_anthropic_client: anthropic.AsyncAnthropic, anthropic_fake: FakeAnthropic, telemetry: Telemetry
-) -> None:
-    anthropic_fake.plan("slow")
-    with otel_aitrack.track("cancelled"):
-        task = asyncio.create_task(
-            async_anthropic_client.messages.create(model=MODEL, max_tokens=256, messages=MESSAGES)
-        )
-    await asyncio.sleep(0.2)
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    a = attrs(telemetry.span())
-    assert a[names.AITRACK_CALL_CANCELLED] is True
-    assert names.ERROR_TYPE not in a
-    assert otel_aitrack.stats() == {}
-    assert telemetry.points(names.METRIC_CALLS) == []

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import os
-import re
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 from tests.fakes.openai_server import FakeOpenAI
+from tests.support import OPENTELEMETRY_INSTRUMENT, console_app_env, console_spans, run_ok
 
 APP = textwrap.dedent(
     """
@@ -29,42 +26,15 @@ def test_opentelemetry_instrument_exports_the_failed_span(fake: FakeOpenAI, tmp_
     fake.plan("unauthorized")
     app = tmp_path / "app.py"
     app.write_text(APP)
-    env = {
-        **os.environ,
-        "OTEL_TRACES_EXPORTER": "console",
-        "OTEL_METRICS_EXPORTER": "none",
-        "OTEL_LOGS_EXPORTER": "none",
-        "OTEL_SERVICE_NAME": "auto-app",
-        # `openai`: another OpenAI instrumentation installed beside us (the test extra installs the
-        # official one) would add its own span; this test is about ours alone (tests/test_coexistence.py).
-        "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "httpx,openai",
-        "OTEL_AITRACK_STRICT": "1",
-    }
-    instrument = Path(sys.executable).with_name("opentelemetry-instrument")
-    done = subprocess.run(
-        [str(instrument), sys.executable, str(app), fake.base_url],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
+    # `openai`: another OpenAI instrumentation installed beside us (the test extra installs the
+    # official one) would add its own span; this test is about ours alone (tests/test_coexistence.py).
+    env = console_app_env("auto-app", disabled="httpx,openai")
+    done = run_ok([OPENTELEMETRY_INSTRUMENT, sys.executable, app, fake.base_url], env=env)
     assert "app saw AuthenticationError" in done.stderr
-    spans = _json_blocks(done.stdout)
+    spans = console_spans(done.stdout)
     ours = [s for s in spans if s["name"] == "chat gpt-4o-mini"]
     assert len(ours) == 1, done.stdout
     assert ours[0]["kind"] == "SpanKind.CLIENT"
     assert ours[0]["attributes"]["error.type"] == "AuthenticationError"
     assert ours[0]["attributes"]["aitrack.error.provider_code"] == "invalid_api_key"
     assert "autoinstrumentKEY" not in done.stdout
-
-
-def _json_blocks(text: str) -> list[dict]:
-    """The console exporter prints one JSON document per span, each starting at a line's start."""
-    decoder, found, end = json.JSONDecoder(), [], 0
-    for match in re.finditer(r"^\{", text, re.M):
-        if match.start() >= end:
-            document, end = decoder.raw_decode(text, match.start())
-            found.append(document)
-    return found

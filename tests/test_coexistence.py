@@ -11,10 +11,8 @@ See docs/coexistence.md.
 from __future__ import annotations
 
 import importlib
-import json
 import os
 import re
-import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
@@ -33,7 +31,7 @@ import otel_aitrack
 from otel_aitrack import names
 from tests.conftest import API_KEY, Telemetry
 from tests.fakes.openai_server import FakeOpenAI
-from tests.support import attrs
+from tests.support import OPENTELEMETRY_INSTRUMENT, attrs, console_app_env, console_spans, run_ok
 
 OUR_SCOPE = "otel_aitrack"
 MESSAGES = [{"role": "user", "content": "Summarize ticket #42"}]
@@ -540,28 +538,11 @@ def test_the_launcher_loads_both_and_each_can_be_disabled_by_entry_point_name(
     fake.reset()
     app = tmp_path / "app.py"
     app.write_text(APP)
-    env = {
-        **os.environ,
-        "OTEL_TRACES_EXPORTER": "console",
-        "OTEL_METRICS_EXPORTER": "none",
-        "OTEL_LOGS_EXPORTER": "none",
-        "OTEL_SERVICE_NAME": "coexist-app",
-        "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": ",".join(filter(None, ("httpx", disabled))),
-        "OTEL_AITRACK_STRICT": "1",
-    }
-    instrument = Path(sys.executable).with_name("opentelemetry-instrument")
-    done = subprocess.run(
-        [str(instrument), sys.executable, str(app), fake.base_url],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=90,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
+    env = console_app_env("coexist-app", disabled=",".join(filter(None, ("httpx", disabled))))
+    done = run_ok([OPENTELEMETRY_INSTRUMENT, sys.executable, app, fake.base_url], env=env, timeout=90)
     assert "app saw InternalServerError" in done.stderr
     assert "app read This is a test response." in done.stderr
-    spans = _json_blocks(done.stdout)
+    spans = console_spans(done.stdout)
     # The console exporter prints no scope: ours carry the prompt type, the official's do not (and the
     # other peers, when installed too, name their spans otherwise: `openai.chat`, `ChatCompletion`).
     ours = [s for s in spans if "gen_ai.prompt.name" in s["attributes"]]
@@ -576,13 +557,3 @@ def test_the_launcher_loads_both_and_each_can_be_disabled_by_entry_point_name(
         their_ids = {s["context"]["span_id"] for s in theirs}
         assert all(s["parent_id"] in their_ids for s in ours), "the official span is the parent of ours"
     assert "coexistKEY" not in done.stdout
-
-
-def _json_blocks(text: str) -> list[dict[str, Any]]:
-    """The console exporter prints one JSON document per span, each starting at a line's start."""
-    decoder, found, end = json.JSONDecoder(), [], 0
-    for match in re.finditer(r"^\{", text, re.M):
-        if match.start() >= end:
-            document, end = decoder.raw_decode(text, match.start())
-            found.append(document)
-    return found

@@ -1,19 +1,23 @@
-"""google-genai, sync and async: Gemini and Vertex AI clients, chats, captured content, lifecycle, safety."""
+"""google-genai: Gemini and Vertex AI clients, aliases, blocked prompts, automatic function calling, chats,
+captured content, Google API keys redacted, the stream state. What every provider shares is in
+tests/conformance/."""
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import json
 from collections.abc import Iterator
 
 import pytest
 from google import genai
-from google.genai import _api_client, errors, models, types
+from google.genai import models, types
+from opentelemetry.trace import StatusCode
 
 import otel_aitrack
 from otel_aitrack import names
 from otel_aitrack.providers.google import CALL_ENDPOINTS, STREAM_ENDPOINTS, GoogleProvider, provider_name
+from otel_aitrack.redaction import REDACTED, Redactor
+from tests.conformance.cases import GOOGLE_RETRIES, google_client
 from tests.conftest import Telemetry
 from tests.fakes.google_server import (
     API_KEY,
@@ -44,59 +48,7 @@ def client(google_fake: FakeGoogle, telemetry: Telemetry) -> genai.Client:
     return genai.Client(api_key=API_KEY, http_options=types.HttpOptions(base_url=google_fake.base_url))
 
 
-# --- async --------------------------------------------------------------------------------------
-
-
-async def test_async_generate_content(client: genai.Client, telemetry: Telemetry) -> None:
-    with otel_aitrack.track("math"):
-        response = await client.aio.models.generate_content(model=MODEL, contents=CONTENTS)
-    span = telemetry.span()
-    a = attrs(span)
-    assert span.name == "generate_content gemini-2.5-flash"
-    assert a[names.GEN_AI_PROMPT_NAME] == "math"
-    assert a.get(names.GEN_AI_RESPONSE_ID) == response.response_id
-    assert a[names.GEN_AI_RESPONSE_FINISH_REASONS] == ("STOP",)
-
-
-async def test_async_failure(client: genai.Client, google_fake: FakeGoogle, telemetry: Telemetry) -> None:
-    google_fake.plan("quota_exhausted")
-    with pytest.raises(errors.ClientError):
-        await client.aio.models.generate_content(model=MODEL, contents=CONTENTS)
-    a = attrs(telemetry.span())
-    assert a[names.AITRACK_ERROR_PROVIDER_CODE] == "RESOURCE_EXHAUSTED"
-    assert a[names.AITRACK_ERROR_CATEGORY] == "quota", "a daily quota: waiting a minute will not help"
-    assert a[names.HTTP_RESPONSE_STATUS_CODE] == 429
-    assert "in test_async_failure" in a[names.AITRACK_ERROR_TRACEBACK]
-
-
-async def test_async_timeout(google_fake: FakeGoogle, telemetry: Telemetry) -> None:
-    client = genai.Client(api_key=API_KEY, http_options={"base_url": google_fake.base_url, "timeout": 200})
-    google_fake.plan("slow")
-    with pytest.raises(Exception) as raised:
-        await client.aio.models.generate_content(model=MODEL, contents=CONTENTS)
-    a = attrs(telemetry.span())
-    assert a[names.ERROR_TYPE] == type(raised.value).__name__
-    assert a[names.AITRACK_ERROR_CATEGORY] == "timeout"
-
-
-async def test_task_cancellation_ends_the_span_without_counting_a_failure(
-    client: genai.Client, google_fake: FakeGoogle, telemetry: Telemetry
-) -> None:
-    google_fake.plan("slow")
-    with otel_aitrack.track("cancelled"):
-        task = asyncio.create_task(client.aio.models.generate_content(model=MODEL, contents=CONTENTS))
-    await asyncio.sleep(0.2)
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    a = attrs(telemetry.span())
-    assert a[names.AITRACK_CALL_CANCELLED] is True
-    assert names.ERROR_TYPE not in a
-    assert otel_aitrack.stats() == {}
-    assert telemetry.points(names.METRIC_CALLS) == []
-
-
-# --- Gemini, Vertex AI, chats -------------------------------------------------------------------
+# --- Gemini, Vertex AI, chats, aliases, blocked prompts, automatic function calling -------------
 
 
 def test_a_vertex_ai_client_is_the_vertex_ai_provider(google_fake: FakeGoogle, telemetry: Telemetry) -> None:
@@ -119,6 +71,61 @@ def test_the_provider_name_follows_the_clients_vertexai_flag() -> None:
     assert provider_name(Client(None)) == "gcp.gemini", "the SDK calls the Gemini API unless told"
     assert provider_name(object()) == "gcp.gen_ai", "a client that does not say: any Google endpoint"
     assert provider_name(None) == "gcp.gen_ai"
+
+
+def test_an_alias_records_the_model_version_that_answered(client: genai.Client, telemetry: Telemetry) -> None:
+    client.models.generate_content(model="gemini-flash-latest", contents=CONTENTS)
+    a = attrs(telemetry.span())
+    assert a[names.GEN_AI_REQUEST_MODEL] == "gemini-flash-latest"
+    assert a[names.GEN_AI_RESPONSE_MODEL] == "gemini-2.5-flash-preview-09-2025"
+    (point,) = telemetry.points(names.METRIC_OPERATION_DURATION)
+    assert point.attributes["gen_ai.request.model"] == "gemini-flash-latest"
+    assert point.attributes["gen_ai.response.model"] == "gemini-2.5-flash-preview-09-2025"
+
+
+def test_a_blocked_prompt_is_returned_and_recorded_with_its_block_reason(
+    client: genai.Client, google_fake: FakeGoogle, telemetry: Telemetry
+) -> None:
+    google_fake.plan("prompt_blocked")
+    with otel_aitrack.track("summarize_ticket"):
+        response = client.models.generate_content(model=MODEL, contents=CONTENTS)
+    assert response.candidates is None
+    assert response.prompt_feedback is not None and response.prompt_feedback.block_reason == "SAFETY"
+    span = telemetry.span()
+    a = attrs(span)
+    assert span.status.status_code is StatusCode.UNSET, "the SDK returned it: not a failed call"
+    assert a[names.GEN_AI_RESPONSE_FINISH_REASONS] == ("SAFETY",)
+    assert a[names.GEN_AI_USAGE_INPUT_TOKENS] == PROMPT_TOKENS
+    assert names.GEN_AI_USAGE_OUTPUT_TOKENS not in a, "nothing was generated"
+    assert otel_aitrack.stats()["summarize_ticket"].total_failed_calls == 0
+
+
+def test_automatic_function_calling_is_one_span_and_its_second_request_no_resend(
+    google_fake: FakeGoogle, telemetry: Telemetry
+) -> None:
+    calls: list[int] = []
+
+    def get_ticket(ticket_id: int) -> str:
+        """Reads a support ticket."""
+        calls.append(ticket_id)
+        return "The printer is on fire."
+
+    # google-genai 1.x reads the annotations as types, and this module's are strings (`__future__`).
+    get_ticket.__annotations__ = {"ticket_id": int, "return": str}
+
+    client = google_client(google_fake.base_url, attempts=3 if GOOGLE_RETRIES else 1)
+    google_fake.reset()
+    google_fake.plan("function_call", "ok")
+    with otel_aitrack.track("summarize_ticket"):
+        response = client.models.generate_content(
+            model=MODEL, contents=CONTENTS, config=types.GenerateContentConfig(tools=[get_ticket])
+        )
+    assert calls == [42], "the SDK ran the function the model asked for"
+    assert len(google_fake.requests) == 2
+    a = attrs(telemetry.span())
+    assert a.get(names.GEN_AI_RESPONSE_ID) == response.response_id, "the final answer's"
+    assert names.HTTP_REQUEST_RESEND_COUNT not in a, "a second request is not a resend of the first"
+    assert otel_aitrack.stats()["summarize_ticket"].total_calls == 1
 
 
 def test_a_chat_turn_is_one_span(client: genai.Client, telemetry: Telemetry) -> None:
@@ -187,6 +194,29 @@ def test_no_content_without_capture(client: genai.Client, telemetry: Telemetry) 
     } & set(a)
 
 
+# --- Google API keys, redacted ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"API key {API_KEY} was reported as leaked.",
+        f"https://generativelanguage.googleapis.com/v1beta/models?key={API_KEY}",
+        f"headers: {{'x-goog-api-key': '{API_KEY}'}}",
+    ],
+)
+def test_a_google_api_key_is_redacted_wherever_it_stands(text: str) -> None:
+    out = Redactor().redact(text)
+    assert API_KEY not in out
+    assert "TESTKEY" not in out
+    assert REDACTED in out
+
+
+def test_a_word_that_merely_contains_the_key_prefix_is_left_alone() -> None:
+    text = "xAIzaSyNotAKeyBecauseItStartsInsideAWord1234567 and AIzaShort"
+    assert Redactor().redact(text) == text
+
+
 # --- the stream state, fed the SDK's own chunk objects ------------------------------------------
 
 
@@ -242,94 +272,3 @@ def test_every_endpoint_names_a_method_of_the_installed_sdk() -> None:
         function = getattr(getattr(models, owner), method)
         assert inspect.iscoroutinefunction(function) is endpoint.is_async, endpoint
     assert GoogleProvider().is_stream(models.Models.generate_content_stream(None, model=MODEL, contents=""))
-
-
-# --- lifecycle and safety -----------------------------------------------------------------------
-
-
-def _sdk_methods() -> tuple[object, ...]:
-    client = getattr(_api_client, "BaseApiClient", None)  # `ApiClient` in early 1.x
-    return (
-        models.Models.generate_content,
-        models.AsyncModels.generate_content,
-        getattr(client, "_request_once", None),  # absent before the SDK retried (HttpRetryOptions)
-        getattr(client, "_async_request_once", None),
-    )
-
-
-def test_uninstrument_restores_the_sdk_exactly_and_instrument_twice_is_one_span(
-    google_fake: FakeGoogle,
-) -> None:
-    originals = _sdk_methods()
-    seen = Telemetry()
-    instrumentor = otel_aitrack.AITrackInstrumentor()
-    client = genai.Client(api_key=API_KEY, http_options={"base_url": google_fake.base_url})
-    try:
-        instrumentor.instrument(tracer_provider=seen.tracer_provider, meter_provider=seen.meter_provider)
-        wrapped = [now is not before for now, before in zip(_sdk_methods(), originals, strict=True) if before]
-        assert len(wrapped) >= 2 and all(wrapped)
-        client.models.generate_content(model=MODEL, contents=CONTENTS)
-        assert len(seen.spans()) == 1
-
-        instrumentor.uninstrument()
-        assert _sdk_methods() == originals
-        client.models.generate_content(model=MODEL, contents=CONTENTS)
-        assert len(seen.spans()) == 1
-
-        instrumentor.instrument(tracer_provider=seen.tracer_provider, meter_provider=seen.meter_provider)
-        instrumentor.instrument(tracer_provider=seen.tracer_provider, meter_provider=seen.meter_provider)
-        client.models.generate_content(model=MODEL, contents=CONTENTS)
-        assert len(seen.spans()) == 2
-    finally:
-        instrumentor.uninstrument()
-        otel_aitrack.reset_stats()
-    assert _sdk_methods() == originals
-
-
-def test_the_exception_is_the_very_instance_the_sdk_raised(
-    client: genai.Client, google_fake: FakeGoogle, telemetry: Telemetry, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    made: list[BaseException] = []
-    original = errors.APIError.__init__
-
-    def remember(self: errors.APIError, *args: object, **kwargs: object) -> None:
-        original(self, *args, **kwargs)  # type: ignore[arg-type]
-        made.append(self)
-
-    monkeypatch.setattr(errors.APIError, "__init__", remember)
-    google_fake.plan("unavailable")
-    with pytest.raises(errors.ServerError) as raised:
-        client.models.generate_content(model=MODEL, contents=CONTENTS)
-    assert made == [raised.value]
-    assert raised.value.__traceback__ is not None
-
-
-def test_the_result_is_the_very_object_the_sdk_returned(
-    client: genai.Client, telemetry: Telemetry, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    returned: list[object] = []
-    original = models.Models._generate_content
-
-    def remember(self: models.Models, **kwargs: object) -> object:
-        response = original(self, **kwargs)  # type: ignore[arg-type]
-        returned.append(response)
-        return response
-
-    monkeypatch.setattr(models.Models, "_generate_content", remember)
-    response = client.models.generate_content(model=MODEL, contents=CONTENTS)
-    assert returned == [response] and returned[0] is response
-    assert len(telemetry.spans()) == 1
-
-
-def test_an_internal_error_is_swallowed_counted_and_the_call_succeeds(
-    client: genai.Client, telemetry: Telemetry, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("OTEL_AITRACK_STRICT", "0")
-
-    def broken(*args: object, **kwargs: object) -> None:
-        raise RuntimeError("instrumentation bug")
-
-    monkeypatch.setattr(GoogleProvider, "response_details", broken)
-    response = client.models.generate_content(model=MODEL, contents=CONTENTS)
-    assert response.text == TEXT
-    assert telemetry.value(names.METRIC_INSTRUMENTATION_ERRORS, error__type="RuntimeError") == 1

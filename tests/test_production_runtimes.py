@@ -26,6 +26,7 @@ import otel_aitrack
 from otel_aitrack import names
 from tests.conftest import API_KEY
 from tests.fakes.openai_server import FakeOpenAI
+from tests.support import run_ok
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 
@@ -93,15 +94,9 @@ GEVENT_APP = textwrap.dedent(
 def test_under_gevent_calls_spans_and_histograms_work_and_the_process_exits(fake: FakeOpenAI) -> None:
     pytest.importorskip("gevent")
     env = {**os.environ, "OTEL_AITRACK_STRICT": "1"}
-    done = subprocess.run(
-        [sys.executable, "-c", GEVENT_APP, fake.base_url],
-        capture_output=True,
-        text=True,
-        timeout=120,  # a hang at exit fails here
-        env=env,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
+    done = run_ok(
+        [sys.executable, "-c", GEVENT_APP, fake.base_url], timeout=120, env=env
+    )  # a hang at exit fails here
     seen = json.loads(done.stdout.strip().splitlines()[-1])
     assert seen["stats"]["green_ok"] == [40, 0]
     assert seen["stats"]["green_failing"] == [40, 40]

@@ -17,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from tests.cli.support import CLI, cli_env, group_rows, run_cli, table_rows, wide_env
+from tests.support import run_ok
 
 PROMPT_TYPES = ("summarize_ticket", "classify_email", "extract_invoice")
 
@@ -202,13 +203,5 @@ NO_EXPORT = (
 
 
 def test_without_an_endpoint_no_sdk_and_no_exporter_is_loaded() -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", NO_EXPORT, "demo", "--duration", "1"],
-        env=cli_env(),
-        capture_output=True,
-        text=True,
-        timeout=90,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
+    done = run_ok([sys.executable, "-c", NO_EXPORT, "demo", "--duration", "1"], env=cli_env(), timeout=90)
     assert "loaded: []" in done.stdout

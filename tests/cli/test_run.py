@@ -16,6 +16,7 @@ from pathlib import Path
 
 from tests.cli.support import CLI, cli_env, group_rows, one_line_error, run_cli, table_rows, wide_env
 from tests.fakes.openai_server import FakeOpenAI
+from tests.support import run_ok
 from tests.test_failure_groups import documented
 
 PYTHON = sys.executable
@@ -97,15 +98,7 @@ def test_otel_settings_apply_to_the_program(fake: FakeOpenAI, tmp_path: Path) ->
         # `openai`: the official OpenAI instrumentation (test extra) would add a span per call too.
         OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="httpx,openai",
     )
-    done = subprocess.run(
-        [*CLI, "run", PYTHON, app, fake.base_url],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=90,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
+    done = run_ok([*CLI, "run", PYTHON, app, fake.base_url], env=env, timeout=90)
     assert done.stdout.count('"name": "chat gpt-4o-mini"') == 3  # the console exporter, in the program
     assert '"service.name": "run-under-test"' in done.stdout
     assert table_rows(done.stderr)["summarize_ticket"][:3] == ["3", "0", "0.0 %"]

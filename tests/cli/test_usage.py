@@ -11,6 +11,7 @@ import pytest
 from otel_aitrack.cli import main
 from otel_aitrack.version import __version__
 from tests.cli.support import CLI, cli_env, run_cli
+from tests.support import run_ok
 
 
 def test_help_lists_the_three_subcommands() -> None:
@@ -90,10 +91,7 @@ def test_every_bad_argument_is_refused_with_its_reason(
 def test_the_console_script_is_installed() -> None:
     script = Path(sys.executable).with_name("otel-aitrack")
     assert script.exists(), "reinstall the package (pip install -e '.[test]') to get the console script"
-    done = subprocess.run(
-        [str(script), "--version"], env=cli_env(), capture_output=True, text=True, timeout=60, check=False
-    )
-    assert done.returncode == 0, done.stderr
+    done = run_ok([str(script), "--version"], env=cli_env(), timeout=60)
     assert done.stdout.strip() == f"otel-aitrack {__version__}"
 
 
@@ -105,15 +103,7 @@ WITHOUT_RICH = (
 
 
 def test_help_needs_nothing_but_the_package() -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", WITHOUT_RICH, "demo", "--help"],
-        env=cli_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
+    done = run_ok([sys.executable, "-c", WITHOUT_RICH, "demo", "--help"], env=cli_env(), timeout=60)
     assert "usage: otel-aitrack demo" in done.stdout
 
 
