@@ -102,8 +102,8 @@ class _Group:
         self.last_seen = now
         self.last = failure
 
-    def add(self, failure: Failure, now: float, count: int = 1) -> None:
-        self.count += count
+    def add(self, failure: Failure, now: float) -> None:
+        self.count += 1
         self.last_seen = now
         self.last = failure
 

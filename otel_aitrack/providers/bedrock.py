@@ -208,9 +208,7 @@ class BedrockProvider(Provider):
     def category(
         self, error: BaseException | None, error_type: str, status: int | None, code: str | None
     ) -> str:
-        if error is None:  # an error event that raised nothing: by its code alone
-            return _CODE_CATEGORIES.get((code or "").lower()) or categorize(error_type, status, code)
-        return error_category(error, status, code)
+        return error_category(error, status, code, error_type)
 
 
 def _is_botocore_stream(value: Any) -> bool:
@@ -221,11 +219,17 @@ def _is_botocore_stream(value: Any) -> bool:
 # --- Errors: the one place a Bedrock failure is categorized and named -----------------------------
 
 
-def error_category(error: BaseException, status: int | None, code: str | None) -> str:
+def error_category(
+    error: BaseException | None, status: int | None, code: str | None, error_type: str | None = None
+) -> str:
     """By the error code when there is one (an HTTP error's, or a stream's exception event's), else by
-    botocore's class: its read and connect timeouts, connection errors and client-side errors."""
+    botocore's class: its read and connect timeouts, connection errors and client-side errors. `error`
+    None: an error event that raised nothing, `error_type` its name."""
+    name = error_type or type(error).__name__
     if code:
-        return _CODE_CATEGORIES.get(code.lower()) or categorize(type(error).__name__, status, code)
+        return _CODE_CATEGORIES.get(code.lower()) or categorize(name, status, code)
+    if error is None:
+        return categorize(name, status, code)
     classes = [cls.__name__ for cls in type(error).__mro__]
     if "Timeout" in classes[0]:
         return Category.TIMEOUT
