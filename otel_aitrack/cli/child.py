@@ -76,12 +76,18 @@ def _jsonable(value: Any) -> Any:
 _TIMES = ("last_failed_at", "first_seen", "last_seen")
 
 
-def _fields(entry: dict[str, Any], of: type[Any] = PromptStats) -> dict[str, Any]:
+def _fields(entry: dict[str, Any]) -> dict[str, Any]:
+    """A PromptStats' fields from what `write_stats` wrote (its failure groups made again too)."""
+    fields = _dataclass_fields(entry, PromptStats)
+    groups = fields.get("failure_groups") or []
+    fields["failure_groups"] = tuple(FailureGroup(**_dataclass_fields(g, FailureGroup)) for g in groups)
+    return fields
+
+
+def _dataclass_fields(entry: dict[str, Any], of: type[Any]) -> dict[str, Any]:
+    """The fields of dataclass `of` in `entry`, its times parsed back from ISO 8601."""
     fields = {name: entry.get(name) for name in of.__dataclass_fields__}
     for name in _TIMES:
         if fields.get(name):
             fields[name] = datetime.fromisoformat(str(fields[name]))
-    if of is PromptStats:
-        groups = fields.get("failure_groups") or []
-        fields["failure_groups"] = tuple(FailureGroup(**_fields(group, FailureGroup)) for group in groups)
     return fields
