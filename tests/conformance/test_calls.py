@@ -13,7 +13,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 import otel_aitrack
 from otel_aitrack import names
-from tests.conformance.cases import Echo, ErrorCase, ProviderCase
+from tests.conformance.kit import Echo, ErrorCase, ProviderCase
 from tests.conftest import Telemetry, instrumented
 from tests.support import attrs, event, exception_name, refused_port
 

@@ -17,8 +17,9 @@ from google.genai import types
 
 import otel_aitrack
 from otel_aitrack import names
-from tests.conformance.cases import GOOGLE, OPENAI, ProviderCase
+from tests.conformance.cases import GOOGLE, OPENAI
 from tests.conformance.conftest import excluding
+from tests.conformance.kit import ProviderCase
 from tests.conftest import Telemetry
 from tests.fakes import google_server
 from tests.fakes.google_server import FakeGoogle

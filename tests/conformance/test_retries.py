@@ -9,8 +9,8 @@ from opentelemetry.trace import StatusCode
 
 import otel_aitrack
 from otel_aitrack import names
-from tests.conformance.cases import ProviderCase
 from tests.conformance.conftest import requires
+from tests.conformance.kit import ProviderCase
 from tests.conftest import Telemetry
 from tests.support import attrs
 

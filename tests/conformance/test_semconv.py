@@ -15,7 +15,7 @@ from opentelemetry.trace import StatusCode
 import otel_aitrack
 from otel_aitrack import names
 from otel_aitrack.genai import TOKEN_ATTRIBUTES
-from tests.conformance.cases import ProviderCase
+from tests.conformance.kit import ProviderCase
 from tests.conftest import Telemetry, instrumented
 from tests.support import attrs
 

@@ -12,8 +12,8 @@ import pytest
 
 import otel_aitrack
 from otel_aitrack import names
-from tests.conformance.cases import TEXT, ErrorCase, ProviderCase
 from tests.conformance.conftest import requires
+from tests.conformance.kit import TEXT, ErrorCase, ProviderCase
 from tests.conftest import Telemetry
 from tests.support import attrs
 
