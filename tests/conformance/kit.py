@@ -14,6 +14,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
+from otel_aitrack import names
+
 MESSAGES = [{"role": "user", "content": "Summarize ticket #42"}]
 PROMPT = "Summarize ticket #42"
 TEXT = "This is a test response."  # what every fake answers
@@ -41,6 +43,22 @@ class ErrorCase(NamedTuple):
     @property
     def expected_type(self) -> str:
         return self.error_type or self.error_class
+
+    @property
+    def recorded(self) -> tuple[str, int, str, str]:
+        """What the failed call's span records: error.type, status, provider code, category."""
+        return (self.expected_type, self.status, self.provider_code, self.category)
+
+
+def failure(span_attributes: dict[str, Any]) -> tuple[Any, ...]:
+    """A failed span's error.type, http.response.status_code, provider code and category."""
+    recorded = (
+        names.ERROR_TYPE,
+        names.HTTP_RESPONSE_STATUS_CODE,
+        names.AITRACK_ERROR_PROVIDER_CODE,
+        names.AITRACK_ERROR_CATEGORY,
+    )
+    return tuple(span_attributes.get(name) for name in recorded)
 
 
 class Echo(NamedTuple):
