@@ -119,16 +119,6 @@ def test_content_capture_of_a_stream(anthropic_client: anthropic.Anthropic, tele
     ]
 
 
-def test_no_content_without_capture(anthropic_client: anthropic.Anthropic, telemetry: Telemetry) -> None:
-    anthropic_client.messages.create(model=MODEL, max_tokens=256, system="be terse", messages=MESSAGES)
-    a = attrs(telemetry.span())
-    assert not {
-        names.GEN_AI_INPUT_MESSAGES,
-        names.GEN_AI_SYSTEM_INSTRUCTIONS,
-        names.GEN_AI_OUTPUT_MESSAGES,
-    } & set(a)
-
-
 def test_beta_messages_create_success_and_failure(
     anthropic_client: anthropic.Anthropic, anthropic_fake: FakeAnthropic, telemetry: Telemetry
 ) -> None:

@@ -67,8 +67,12 @@ OPENAI_MODEL = "gpt-4o-mini"
 _OPENAI_STREAM = {"stream": True, "stream_options": {"include_usage": True}}
 
 
-def chat_completions_create(client: openai.OpenAI) -> Any:
-    return client.chat.completions.create(model=OPENAI_MODEL, messages=MESSAGES)
+def chat_completions_create(client: openai.OpenAI, system: str | None = None) -> Any:
+    return client.chat.completions.create(model=OPENAI_MODEL, messages=_with_system(system))
+
+
+def _with_system(system: str | None) -> list[dict[str, Any]]:
+    return MESSAGES if system is None else [{"role": "system", "content": system}, *MESSAGES]
 
 
 async def async_chat_completions_create(client: openai.AsyncOpenAI) -> Any:
@@ -148,8 +152,8 @@ ANTHROPIC_MODEL = anthropic_server.DEFAULT_MODEL
 _ANTHROPIC_ASK = {"model": ANTHROPIC_MODEL, "max_tokens": 256, "messages": MESSAGES}
 
 
-def messages_create(client: anthropic.Anthropic) -> Any:
-    return client.messages.create(**_ANTHROPIC_ASK)
+def messages_create(client: anthropic.Anthropic, system: str | None = None) -> Any:
+    return client.messages.create(**_ANTHROPIC_ASK, **({} if system is None else {"system": system}))
 
 
 async def async_messages_create(client: anthropic.AsyncAnthropic) -> Any:
@@ -273,8 +277,9 @@ def google_client(
     return genai.Client(api_key=google_server.API_KEY, http_options=google_types.HttpOptions(**options))
 
 
-def generate_content(client: genai.Client) -> Any:
-    return client.models.generate_content(model=GOOGLE_MODEL, contents=PROMPT)
+def generate_content(client: genai.Client, system: str | None = None) -> Any:
+    config = None if system is None else {"system_instruction": system}
+    return client.models.generate_content(model=GOOGLE_MODEL, contents=PROMPT, config=config)
 
 
 async def async_generate_content(client: genai.Client) -> Any:
@@ -396,8 +401,9 @@ def bedrock_client(
     return make_bedrock_client(base_url, **options, **({} if timeout is None else {"read_timeout": timeout}))
 
 
-def converse(client: Any) -> Any:
-    return client.converse(modelId=BEDROCK_MODEL, messages=_BEDROCK_MESSAGES)
+def converse(client: Any, system: str | None = None) -> Any:
+    instructions = {} if system is None else {"system": [{"text": system}]}
+    return client.converse(modelId=BEDROCK_MODEL, messages=_BEDROCK_MESSAGES, **instructions)
 
 
 def converse_stream(client: Any) -> Any:
@@ -539,9 +545,10 @@ _INVOKE_BODY = json.dumps(
 _BODIES: dict[int, tuple[Any, Any]] = {}
 
 
-def invoke_model(client: Any) -> Any:
+def invoke_model(client: Any, system: str | None = None) -> Any:
     """invoke_model as the AWS examples use it: the body read at once (kept, for the response id)."""
-    return _read_body(client.invoke_model(modelId=BEDROCK_MODEL, body=_INVOKE_BODY))
+    body = _INVOKE_BODY if system is None else json.dumps({**json.loads(_INVOKE_BODY), "system": system})
+    return _read_body(client.invoke_model(modelId=BEDROCK_MODEL, body=body))
 
 
 def _read_body(response: Any) -> Any:

@@ -96,7 +96,8 @@ class ProviderCase:
     fake: type[Any]  # its LoopbackFake
     provider: type[Any]  # its provider class in otel_aitrack (for the internal-error tests)
     client: ClientFactory
-    call: Callable[[Any], Any]  # client → the result of one non-streamed call (a named function)
+    # (client, system instruction or None) → the result of one non-streamed call (a named function).
+    call: Callable[..., Any]
     open_stream: Callable[[Any], Any]  # client → what the SDK returns for a streamed call
     text_of: Callable[[list[Any]], str]  # the chunks of a stream → the text they carry
     # SDK accessors: the request id the SDK shows on a result or an exception, and an error's own figures.
