@@ -1,29 +1,34 @@
-"""Added latency per call of otel-aitrack versus the uninstrumented openai SDK, on loopback.
+"""otel-aitrack's overhead on the real openai SDK, on loopback, beside the floor and the peers.
 
-Runs the real openai SDK against the fake OpenAI server (in a separate process, on 127.0.0.1), with the
-OpenTelemetry SDK set up as in production: spans through a BatchSpanProcessor, metrics through a
-PeriodicExportingMetricReader (both exports discarded). The instrumentation stays on; each call through
-the instrumented method is paired with one through the SDK's original method (the wrapper's
-`__wrapped__`), in alternating order, so that machine noise hits both alike. Success path, and failure
-path (404 with its full traceback). Two clocks:
+The fake OpenAI server runs in a process of its own on 127.0.0.1 (benchmarks/fake.py); the OTel SDK is
+set up as in production: spans through a BatchSpanProcessor, metrics through a
+PeriodicExportingMetricReader, the exports discarded (benchmarks/setups.py).
 
-- wall: what the calling code waits, per call. This machine's noise only ever adds time, so the
-  added latency is the difference of the two latency distributions at their median and at their
-  25th percentile (the quieter estimate). otel-aitrack's histogram measurements are recorded by its
-  hand-off thread while the caller waits on the network (otel_aitrack/handoff.py);
-- CPU: this whole process (the hand-off thread, the span batch processor and a final drain of the
-  hand-off included, so no work escapes the count), over blocks of calls.
-
-Beside otel-aitrack it measures, in the same run, the floor (one bare span, current while the SDK
-runs: the least any one-span-per-call instrumentation pays) and, with `--official`, OpenTelemetry's
-own OpenAI instrumentation, as yardsticks of this machine. `--isolated` adds a table of the
-instrumentation's own work with no SDK and no network: the wrapper around a function that returns a
-prepared result (or raises a prepared error), hot in the CPU caches.
-
+    python benchmarks/overhead.py --instructions [--memory] [--collector-down] [--threads] [--short]
     python benchmarks/overhead.py [--pairs 3000] [--blocks 100] [--official] [--isolated]
 
-Targets: <= 50 us per successful call, <= 150 us per failed call with traceback (wall).
-A benchmark, not a test: numbers on shared machines are noisy; read the spread and the floor.
+`--instructions`: instructions added per call, counted by valgrind's callgrind (stable under load, where
+wall time is not), over every thread of the process, in windows opened and closed by callgrind client
+requests (benchmarks/callgrind.py, benchmarks/instructions.py): success, 404 failure (ours with its full
+traceback) and the cost per chunk of a 100-chunk stream, for the floor (one bare span per call,
+hand-written), otel-aitrack, OTel genai-openai, OpenInference and OpenLLMetry, each at its defaults and
+in its own process, installed by the benchmark in its own environment `.venv-bench/`
+(benchmarks/environment.py). Median of 3 windows of 40 calls; with the ratios issue 14 targets:
+success <= 0.5x genai-openai's and <= 3x the floor's, failure <= 0.8x genai-openai's, per chunk <=
+genai-openai's.
+
+`--memory`, `--collector-down`, `--threads` (benchmarks/loads.py): RSS and tracemalloc over 100,000
+mixed calls and 10,100 prompt types; added latency when the OTLP collector is down; throughput of 8
+threads against the uninstrumented SDK's (targets: flat, none, >= 0.9x).
+
+`--short`: the same with fewer calls (what CI runs: a benchmark, not a gate; it fails on a crash only).
+
+Without those, the older wall-clock figures: each call through the instrumented method paired with
+one through the SDK's original (the wrapper's `__wrapped__`), in alternating order, wall time at the
+median and 25th percentile and the whole process's CPU over blocks of calls; `--official` adds
+OpenTelemetry's own instrumentation, `--isolated` the instrumentation's own work with no SDK and no
+network (the wrapper around a function that returns a prepared result or raises a prepared error).
+Wall time on this shared machine swings with other load: read the spread and the floor.
 """
 
 from __future__ import annotations
@@ -31,15 +36,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
-import importlib
-import multiprocessing
 import statistics
 import sys
 import time
 import timeit
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -48,48 +50,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import httpx2 as httpx
 import openai
 from openai.types.chat import ChatCompletion
-from opentelemetry.instrumentation.utils import unwrap
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import (
-    MetricExporter,
-    MetricExportResult,
-    PeriodicExportingMetricReader,
-)
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
-from opentelemetry.trace import SpanKind
-from wrapt import wrap_function_wrapper
 
-import otel_aitrack
-from otel_aitrack import runtime
-from tests.fakes.openai_server import FakeOpenAI
+from benchmarks import fake, instructions, loads, setups
 
-_CHAT_MODULE = "openai.resources.chat.completions"
 MESSAGES = [{"role": "user", "content": "hi"}]
-# OpenTelemetry's own OpenAI instrumentation: its current module, then its earlier name.
-OFFICIAL = ("opentelemetry.instrumentation.genai.openai", "opentelemetry.instrumentation.openai_v2")
 Create = Callable[..., Any]
-
-
-class DiscardingSpanExporter(SpanExporter):
-    """Export costs nothing here: the batch processor's hand-off is what the app pays."""
-
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        return SpanExportResult.SUCCESS
-
-
-class DiscardingMetricExporter(MetricExporter):
-    def __init__(self) -> None:
-        super().__init__()
-
-    def export(self, metrics_data: Any, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
-        return MetricExportResult.SUCCESS
-
-    def force_flush(self, timeout_millis: float = 10_000) -> bool:
-        return True
-
-    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
-        return None
 
 
 @dataclass
@@ -200,74 +165,11 @@ def _quartiles(values: list[int]) -> list[float]:
     return statistics.quantiles(values, n=4)
 
 
-@contextlib.contextmanager
-def providers() -> Iterator[tuple[TracerProvider, MeterProvider]]:
-    tracer_provider = TracerProvider()
-    tracer_provider.add_span_processor(BatchSpanProcessor(DiscardingSpanExporter()))
-    reader = PeriodicExportingMetricReader(DiscardingMetricExporter(), export_interval_millis=5_000)
-    meter_provider = MeterProvider(metric_readers=[reader])
-    try:
-        yield tracer_provider, meter_provider
-    finally:
-        tracer_provider.shutdown()
-        meter_provider.shutdown()
+def _setup(name: str) -> Callable[[], contextlib.AbstractContextManager[Callable[[], None]]]:
+    return functools.partial(setups.configured, name)
 
 
-def _no_drain() -> None:
-    return None
-
-
-@contextlib.contextmanager
-def ours() -> Iterator[Callable[[], None]]:
-    """otel-aitrack instrumented, inside a `track()` block; yields its hand-off's drain."""
-    with providers() as (tracer_provider, meter_provider):
-        instrumentor = otel_aitrack.AITrackInstrumentor()
-        instrumentor.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
-        active = runtime.active()
-        assert active is not None
-        try:
-            with otel_aitrack.track("benchmark"):
-                yield active.instruments.handoff.drain
-        finally:
-            instrumentor.uninstrument()
-
-
-@contextlib.contextmanager
-def floor() -> Iterator[Callable[[], None]]:
-    """The least any one-span-per-call instrumentation pays: one bare span, current while the SDK runs."""
-    with providers() as (tracer_provider, _):
-        tracer = tracer_provider.get_tracer("floor")
-
-        def bare_span(wrapped: Create, instance: Any, args: Any, kwargs: Any) -> Any:
-            with tracer.start_as_current_span(
-                "chat", kind=SpanKind.CLIENT, record_exception=False, set_status_on_exception=False
-            ):
-                return wrapped(*args, **kwargs)
-
-        wrap_function_wrapper(_CHAT_MODULE, "Completions.create", bare_span)
-        try:
-            yield _no_drain
-        finally:
-            unwrap(importlib.import_module(_CHAT_MODULE).Completions, "create")
-
-
-@contextlib.contextmanager
-def official() -> Iterator[Callable[[], None]]:
-    module = _import_first(OFFICIAL)
-    with providers() as (tracer_provider, meter_provider):
-        instrumentor = module.OpenAIInstrumentor()
-        instrumentor.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
-        try:
-            yield _no_drain
-        finally:
-            instrumentor.uninstrument()
-
-
-def _import_first(modules: Sequence[str]) -> Any:
-    for name in modules[:-1]:
-        with contextlib.suppress(ImportError):
-            return importlib.import_module(name)
-    return importlib.import_module(modules[-1])
+floor, ours, official = _setup("floor"), _setup("otel-aitrack"), _setup(setups.GENAI_OPENAI.label)
 
 
 def run(
@@ -327,10 +229,10 @@ def isolated_rows(repeat: int = 9, number: int = 3000) -> list[tuple[str, float,
         for setup in (floor, ours):
             with setup() as drain:
                 wrapper = type(completions).create._self_wrapper  # the wrapt wrapper function itself
-                calls = functools.partial(_wrapped_calls, wrapper, body, completions, drain, number)
-                costs.append(_best_per_call(calls, repeat, number))
+                timed = functools.partial(_wrapped_calls, wrapper, body, completions, drain, number)
+                costs.append(_best_per_call(timed, repeat, number))
         bare = _best_per_call(
-            functools.partial(_wrapped_calls, None, body, completions, _no_drain, number), repeat, number
+            functools.partial(_wrapped_calls, None, body, completions, setups.nothing, number), repeat, number
         )
         rows.append((label, costs[0] - bare, costs[1] - bare, costs[1] - costs[0]))
     return rows
@@ -355,31 +257,8 @@ def _best_per_call(calls: Callable[[], None], repeat: int, number: int) -> float
     return min(timeit.repeat(calls, number=1, repeat=repeat)) / number * 1e6
 
 
-def serve(port_pipe: Connection) -> None:
-    """The fake provider in its own process, so that its work is not on this process's clocks."""
-    with FakeOpenAI() as fake:
-        port_pipe.send(fake.port)
-        port_pipe.recv()  # until the benchmark is done
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--pairs", type=int, default=3000, help="paired calls per path (wall clock)")
-    parser.add_argument("--blocks", type=int, default=100, help="block pairs of 20 calls per path (CPU)")
-    parser.add_argument(
-        "--official", action="store_true", help="also measure OpenTelemetry's own OpenAI instrumentation"
-    )
-    parser.add_argument(
-        "--isolated", action="store_true", help="also measure the work alone: no SDK, no network"
-    )
-    options = parser.parse_args()
-    ours_end, theirs = multiprocessing.Pipe()
-    server = multiprocessing.Process(target=serve, args=(theirs,), daemon=True)
-    server.start()
-    port = ours_end.recv()
-    client = openai.OpenAI(
-        base_url=f"http://127.0.0.1:{port}/v1", api_key="sk-proj-benchmark000000", max_retries=0
-    )
+def wall_clock(url: str, options: argparse.Namespace) -> None:
+    client = openai.OpenAI(base_url=url, api_key="sk-proj-benchmark000000", max_retries=0)
     print(
         f"openai {openai.__version__}, Python {sys.version.split()[0]}, {options.pairs} call pairs and "
         f"{options.blocks} block pairs of 20 calls per path, fake server in another process on loopback\n"
@@ -396,8 +275,38 @@ def main() -> None:
             print_rows("OpenTelemetry genai-openai", run(official, client, options))
         except ImportError as error:
             print(f"(OpenTelemetry's OpenAI instrumentation could not be imported, not measured: {error})")
-    ours_end.send("done")
-    server.join(timeout=5)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--instructions", action="store_true", help="instructions per call (callgrind)")
+    parser.add_argument("--memory", action="store_true", help="RSS and tracemalloc over many calls")
+    parser.add_argument("--collector-down", action="store_true", help="latency with the collector down")
+    parser.add_argument("--threads", action="store_true", help="throughput of 8 threads calling at once")
+    parser.add_argument("--short", action="store_true", help="fewer calls: what CI runs")
+    parser.add_argument("--pairs", type=int, default=3000, help="wall clock: paired calls per path")
+    parser.add_argument("--blocks", type=int, default=100, help="wall clock: block pairs of 20 calls (CPU)")
+    parser.add_argument(
+        "--official", action="store_true", help="wall clock: also OpenTelemetry's own OpenAI instrumentation"
+    )
+    parser.add_argument(
+        "--isolated", action="store_true", help="wall clock: also the work alone, no SDK and no network"
+    )
+    options = parser.parse_args()
+    short = options.short
+    loads_asked = options.memory or options.collector_down or options.threads
+    with fake.far_end() as far:
+        if options.instructions:
+            per_block, warmup = (5, 20) if short else (40, 20)  # warm-up runs uncounted, at little cost
+            instructions.run(far.openai_url, blocks=3, per_block=per_block, warmup=warmup)
+        if options.memory:
+            loads.memory(far.openai_url, 2 * loads.PROMPT_TYPES if short else 100_000)
+        if options.collector_down:
+            loads.collector_down(far.openai_url, far.otlp_endpoint, 200 if short else 1000)
+        if options.threads:
+            loads.threads(far.openai_url, 25 if short else 250)
+        if not (options.instructions or loads_asked):
+            wall_clock(far.openai_url, options)
     if options.isolated:
         print("\nThe instrumentation's own work, no SDK and no network (hot, best of 9 x 3000 calls):\n")
         print("| path | floor: one bare span | otel-aitrack (histograms included) | over the floor |")

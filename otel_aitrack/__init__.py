@@ -108,4 +108,5 @@ class AITrackInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         current = runtime.active()
         runtime.deactivate()
         if current is not None:
-            guard.guarded("metric hand-off close", None, current.instruments.close)
+            with guard.guard("metric hand-off close"):
+                current.instruments.close()

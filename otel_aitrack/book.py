@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from . import forks
+from . import collected, forks
 from .names import OVERFLOW_FINGERPRINT, OVERFLOW_PROMPT_TYPE
 
 # Error types whose last failure time is kept per prompt type (`aitrack.last_failure.timestamp`); past
@@ -219,7 +219,7 @@ class FailureBook:
 
     def __init__(self, max_prompt_types: int = 100) -> None:
         self.max_prompt_types = max_prompt_types
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # an RLock only so that its owner can be told (collected.py)
         self._figures: dict[str, _Figures] = {}
         forks.register(self)
 
@@ -245,6 +245,10 @@ class FailureBook:
             key, figures = self._figures_of(prompt_type)
             return key, figures.failed_now(failure, now)
 
+    def held_here(self) -> bool:
+        """Whether this thread holds the book's lock (`collected`)."""
+        return collected.owned(self._lock)
+
     def snapshot(self) -> dict[str, PromptStats]:
         with self._lock:
             return {key: figures.stats(key) for key, figures in self._figures.items()}
@@ -269,7 +273,7 @@ class FailureBook:
 
     def reset_after_fork(self) -> None:
         """A forked child counts its own calls only, under a lock no parent thread can be holding."""
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # an RLock only so that its owner can be told (collected.py)
         self._figures = {}
 
     def _figures_of(self, prompt_type: str) -> tuple[str, _Figures]:

@@ -154,8 +154,10 @@ class Call:
         call_site: FrameType | None,
         outcome: str | None = None,
         response: ResponseDetails | None = None,
+        category: str | None = None,
     ) -> None:
-        """An exception ended the call; `response` is what a stream told before it failed."""
+        """An exception ended the call; `response` is what a stream told before it failed; `category`
+        the one its caller knows better than the provider (a stream cut by a transport error: truncated)."""
         if isinstance(error, _CANCELLED):
             self.cancelled(outcome)
             return
@@ -168,7 +170,7 @@ class Call:
                 with guard("stream attributes"):
                     self.span.set_attributes(self._response_attributes(response))
             with guard("error details"):
-                ending.details = self._error_details(error, error_type, outcome)
+                ending.details = self._error_details(error, category)
                 ending.error_type = ending.details.error_type or error_type
             text = None
             with guard("error message"):
@@ -195,7 +197,7 @@ class Call:
                 )
             with guard("error details"):
                 status = details.attributes.get(names.HTTP_RESPONSE_STATUS_CODE)
-                category = categorize(error.error_type, None, error.provider_code)
+                category = self.provider.category(None, error.error_type, None, error.provider_code)
                 ending.details = ErrorDetails(status, error.provider_code, None, category)
         finally:
             self._end_failed(ending, StreamOutcome.ERROR, details)
@@ -254,10 +256,10 @@ class Call:
             attributes[names.USER_ID] = labels.user(tracking.user)
         return attributes
 
-    def _error_details(self, error: BaseException, error_type: str, outcome: str | None) -> ErrorDetails:
+    def _error_details(self, error: BaseException, category: str | None) -> ErrorDetails:
         details = self.provider.error_details(error)
-        if outcome == StreamOutcome.TRUNCATED:
-            details.category = Category.STREAM_TRUNCATED
+        if category is not None:
+            details.category = category
         if details.resend_count:  # the SDK's own count (botocore's), where no retry hook counts
             self.attempts = max(self.attempts, details.resend_count)
         return details
@@ -417,7 +419,8 @@ class _Failure:
         self.error_type = error_type
         self.message = message  # redacted and bounded; the class name until the real one is made
         self.stack: str | None = None
-        # Until the provider's reading is made: what the class name alone tells (APITimeoutError: timeout).
+        # Until the provider's reading is made (and if it fails): what the class name alone tells
+        # (APITimeoutError: timeout), by the core's generic rules, which cannot fail.
         self.details = ErrorDetails(category=categorize(error_type, None, None))
 
 

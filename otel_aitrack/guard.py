@@ -10,12 +10,10 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
-from typing import Any, TypeVar
 
 from .config import ENV_STRICT, is_true
 
 _logger = logging.getLogger("otel_aitrack")
-T = TypeVar("T")
 
 _on_error: list[Callable[[BaseException], None]] = []
 
@@ -64,12 +62,3 @@ class guard:
             return False
         report(error, self.where)
         return True
-
-
-def guarded(where: str, default: T, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Run an instrumentation step; on an internal error report it and return `default`."""
-    try:
-        return function(*args, **kwargs)
-    except Exception as error:
-        report(error, where)
-        return default

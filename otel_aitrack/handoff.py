@@ -17,7 +17,7 @@ from typing import Any
 
 from opentelemetry.context import Context
 
-from . import forks
+from . import collected, forks
 
 # (record, value, attributes, context): `record` is a histogram's bound `record` method.
 Entry = tuple[Callable[..., None], float, dict[str, Any], Context | None]
@@ -32,7 +32,7 @@ class Handoff:
     def __init__(self, wake_at: int = WAKE_AT) -> None:
         self.wake_at = wake_at
         self._pending: deque[Entry] = deque()
-        self._drain_lock = threading.Lock()
+        self._drain_lock = threading.RLock()  # an RLock only so that its owner can be told (collected.py)
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._closed = False
@@ -60,6 +60,10 @@ class Handoff:
                     record(value, attributes, context)
                 except Exception as error:
                     self._on_error(error)
+
+    def held_here(self) -> bool:
+        """Whether this thread holds the drain's lock (`collected`)."""
+        return collected.owned(self._drain_lock)
 
     def close(self) -> None:
         """Record what is pending and stop the thread (`uninstrument()`)."""
@@ -99,7 +103,7 @@ class Handoff:
     def reset_after_fork(self) -> None:
         """A forked child has no thread, and the parent records what was pending before the fork."""
         self._pending = deque()
-        self._drain_lock = threading.Lock()
+        self._drain_lock = threading.RLock()  # an RLock only so that its owner can be told (collected.py)
         self._wake = threading.Event()
         self._thread = None
 

@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 from opentelemetry.context import Context
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
-from . import forks, names
+from . import collected, forks, names
 from .book import FailureBook
 from .handoff import new_handoff
 
@@ -82,7 +82,7 @@ class Instruments:
     def __init__(self, meter: Meter, book: FailureBook) -> None:
         self.book = book
         self.handoff = new_handoff()
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # an RLock only so that its owner can be told (collected.py)
         self._series: dict[SeriesKey, Series] = {}
         self._chunk_attributes: dict[tuple[str, Pairs, Pairs], dict[str, Any]] = {}
         forks.register(self)
@@ -138,8 +138,13 @@ class Instruments:
     def count_internal_error(self, error: BaseException) -> None:
         self.internal_errors.add(1, {names.ERROR_TYPE: type(error).__name__})
 
+    def held_here(self) -> bool:
+        """Whether this thread holds the series' lock or the hand-off's (`collected`)."""
+        return collected.owned(self._lock) or self.handoff.held_here()
+
     def close(self) -> None:
-        """Record what is still pending (`uninstrument()`)."""
+        """End the calls put off and record what is still pending (`uninstrument()`)."""
+        collected.end_waiting()
         self.handoff.close()
 
     def reopen(self) -> None:
@@ -148,7 +153,7 @@ class Instruments:
 
     def reset_after_fork(self) -> None:
         """A forked child starts its counts from zero, under a lock no parent thread can be holding."""
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # an RLock only so that its owner can be told (collected.py)
         self._series = {}
         self._chunk_attributes = {}
 
@@ -191,15 +196,20 @@ class Instruments:
         self.handoff.put((histogram.record, seconds, attributes, span_context))
 
     def _observe_calls(self, options: CallbackOptions) -> Iterable[Observation]:
-        # Called first at every collection, before the SDK reads the histograms: record what waits.
+        # Called first at every collection, before the SDK reads the histograms: end the calls put off
+        # and record what waits.
+        collected.end_waiting()
         self.handoff.drain()
+        return self.call_observations()
+
+    def call_observations(self) -> list[Observation]:
+        """`aitrack.calls`: one observation per counter series, the calls counted in this process."""
         counts: dict[tuple[tuple[str, Any], ...], list[Any]] = {}
         with self._lock:
             for series in self._series.values():  # series that differ only on the histograms add up
                 counted = counts.setdefault(series.counter_key, [0, series.attributes])
                 counted[0] += series.calls
-        for count, attributes in counts.values():
-            yield Observation(count, attributes)
+        return [Observation(count, attributes) for count, attributes in counts.values()]
 
     def _observe_consecutive(self, options: CallbackOptions) -> Iterable[Observation]:
         for prompt_type, consecutive in self.book.consecutive_failures():

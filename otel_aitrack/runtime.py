@@ -26,6 +26,10 @@ class Runtime:
     logger: Logger  # the exception and content events (a no-op one when no logger provider is set)
     labels: Labels
 
+    def held_here(self) -> bool:
+        """Whether this thread holds a lock that ending a call takes (see `collected`)."""
+        return self.book.held_here() or self.instruments.held_here()
+
 
 _ACTIVE: list[Runtime] = []
 

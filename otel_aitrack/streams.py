@@ -9,16 +9,18 @@ garbage-collected.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
+from . import collected
 from .call import Call
 from .errors import is_transport_error
-from .guard import guarded
-from .names import StreamOutcome
+from .guard import guard
+from .names import Category, StreamOutcome
 from .providers.base import StreamState
 from .tracebacks import caller_frame
 
@@ -49,9 +51,13 @@ class StreamFollower:
             self.call.truncated(details)
 
     def raised(self, error: BaseException) -> None:
-        outcome = StreamOutcome.TRUNCATED if self._is_cut(error) else StreamOutcome.ERROR
+        """The stream raised: a transport error after it started cut it (truncated, whatever the
+        provider would call the exception), anything else is an error of the stream."""
+        cut = self._is_cut(error)
+        outcome = StreamOutcome.TRUNCATED if cut else StreamOutcome.ERROR
         # What the stream told before it failed (request id, response id and model) stays on the span.
-        self.call.failed(error, caller_frame(), outcome, self.state.details())
+        category = Category.STREAM_TRUNCATED if cut else None
+        self.call.failed(error, caller_frame(), outcome, self.state.details(), category)
 
     def stopped(self) -> None:
         """The consumer stopped reading (break, close(), `with` exit, garbage collection)."""
@@ -100,18 +106,20 @@ def _follow_generator(generator: Any, follower: StreamFollower) -> Any:
 def _guarded_unread_or_stop(follower: StreamFollower) -> None:
     """Collected: never read means never sent (ended, not counted); else the consumer stopped reading."""
     if follower.items == 0:
-        guarded("stream end", None, follower.call.cancelled, StreamOutcome.ABORTED)
+        _ended_when_safe(follower, _cancelled_unread)
     else:
         _guarded_stop(follower)
 
 
 @contextmanager
 def _inside(call: Call) -> Iterator[None]:
-    guarded("call enter", None, call.enter)
+    with guard("call enter"):
+        call.enter()
     try:
         yield
     finally:
-        guarded("call leave", None, call.leave)
+        with guard("call leave"):
+            call.leave()
 
 
 def _failed_read(follower: StreamFollower, error: BaseException) -> None:
@@ -136,18 +144,21 @@ def _read_sync(generator: Any, follower: StreamFollower) -> Iterator[Any]:
             with _inside(follower.call):
                 item = next(generator, _END)
         except BaseException as error:
-            guarded("stream error", None, _failed_read, follower, error)
+            with guard("stream error"):
+                _failed_read(follower, error)
             raise
         if item is _END:
             break
-        guarded("stream item", None, follower.observe, item)
+        with guard("stream item"):
+            follower.observe(item)
         try:
             yield item
         except BaseException:  # the consumer closed this generator, or threw into it: it stopped reading
             generator.close()
             _guarded_stop(follower)
             raise
-    guarded("stream end", None, follower.exhausted)
+    with guard("stream end"):
+        follower.exhausted()
 
 
 async def _read_async(generator: Any, follower: StreamFollower) -> AsyncIterator[Any]:
@@ -156,51 +167,77 @@ async def _read_async(generator: Any, follower: StreamFollower) -> AsyncIterator
             with _inside(follower.call):
                 item = await anext(generator, _END)
         except BaseException as error:
-            guarded("stream error", None, _failed_read, follower, error)
+            with guard("stream error"):
+                _failed_read(follower, error)
             raise
         if item is _END:
             break
-        guarded("stream item", None, follower.observe, item)
+        with guard("stream item"):
+            follower.observe(item)
         try:
             yield item
         except BaseException:  # the consumer closed this generator, or threw into it: it stopped reading
             await generator.aclose()
             _guarded_stop(follower)
             raise
-    guarded("stream end", None, follower.exhausted)
+    with guard("stream end"):
+        follower.exhausted()
 
 
 def _guarded_stop(follower: StreamFollower) -> None:
-    guarded("stream end", None, follower.stopped)
+    """The consumer stopped reading. Also what the garbage collector runs (closing our generator, or
+    finalizing the stream), possibly inside a lock of ours: so the call ends at once, or at the next
+    safe point (`collected`)."""
+    _ended_when_safe(follower, _stop)
+
+
+def _stop(follower: StreamFollower) -> None:
+    with guard("stream end"):
+        follower.stopped()
+
+
+def _cancelled_unread(follower: StreamFollower) -> None:
+    with guard("stream end"):
+        follower.call.cancelled(StreamOutcome.ABORTED)
+
+
+def _ended_when_safe(follower: StreamFollower, ending: Callable[[StreamFollower], None]) -> None:
+    collected.end_when_safe(follower.call.runtime, functools.partial(ending, follower))
 
 
 def _follow_sync(iterator: Iterator[Any], follower: StreamFollower, observe: bool = True) -> Iterator[Any]:
     try:
         for item in iterator:
             if observe:
-                guarded("stream item", None, follower.observe, item)
+                with guard("stream item"):
+                    follower.observe(item)
             yield item
     except GeneratorExit:
         _guarded_stop(follower)
         raise
     except BaseException as error:
-        guarded("stream error", None, follower.raised, error)
+        with guard("stream error"):
+            follower.raised(error)
         raise
-    guarded("stream end", None, follower.exhausted)
+    with guard("stream end"):
+        follower.exhausted()
 
 
 async def _follow_async(iterator: AsyncIterator[Any], follower: StreamFollower) -> AsyncIterator[Any]:
     try:
         async for item in iterator:
-            guarded("stream item", None, follower.observe, item)
+            with guard("stream item"):
+                follower.observe(item)
             yield item
     except GeneratorExit:
         _guarded_stop(follower)
         raise
     except BaseException as error:
-        guarded("stream error", None, follower.raised, error)
+        with guard("stream error"):
+            follower.raised(error)
         raise
-    guarded("stream end", None, follower.exhausted)
+    with guard("stream end"):
+        follower.exhausted()
 
 
 def _sync_close(stream: Any, follower: StreamFollower) -> Any:
@@ -257,10 +294,12 @@ def _observed_parse(stream: Any, follower: StreamFollower) -> Callable[[Any], An
         try:
             parsed = parse(ref(), event)
         except BaseException as error:
-            guarded("stream error", None, follower.raised, error)
+            with guard("stream error"):
+                follower.raised(error)
             raise
         if parsed:
-            guarded("stream item", None, follower.observe, parsed)
+            with guard("stream item"):
+                follower.observe(parsed)
         return parsed
 
     return parse_and_observe
@@ -283,20 +322,22 @@ def _follow_body(body: Any, follower: StreamFollower) -> bool:
         chunk = _body_step(body, follower, read, amt)
         # read() reads the whole rest; read(n) > 0 that gets nothing is at the end
         through = amt is None or (amt > 0 and not chunk)
-        guarded("body read", None, _body_read, body, follower, chunk, through)
+        with guard("body read"):
+            _body_read(body, follower, chunk, through)
         return chunk
 
     def close_and_end() -> Any:
         try:
             return close(body)
         finally:
-            guarded("body end", None, _body_end, body, follower)
+            with guard("body end"):
+                _body_end(body, follower)
 
     body.read, body.close = observed_read, close_and_end
     readinto = getattr(cls, "readinto", None)  # newer botocore only
     if readinto is not None:
         body.readinto = _observed_readinto(body, follower, readinto)
-    weakref.finalize(body, guarded, "body end", None, _body_succeeded, follower)
+    weakref.finalize(body, _ended_when_safe, follower, _body_collected)
     return True
 
 
@@ -309,7 +350,8 @@ def _observed_readinto(
     def observed_readinto(buffer: Any) -> Any:
         count = _body_step(body, follower, readinto, buffer)
         data = bytes(memoryview(buffer)[:count])
-        guarded("body read", None, _body_read, body, follower, data, len(buffer) > 0 and not count)
+        with guard("body read"):
+            _body_read(body, follower, data, len(buffer) > 0 and not count)
         return count
 
     return observed_readinto
@@ -319,7 +361,8 @@ def _body_step(body: Any, follower: StreamFollower, method: Callable[..., Any], 
     try:
         return method(body, argument)
     except BaseException as error:
-        guarded("body error", None, _body_failed, body, follower, error, caller_frame())
+        with guard("body error"):
+            _body_failed(body, follower, error, caller_frame())
         raise
 
 
@@ -332,11 +375,13 @@ def _body_read(body: Any, follower: StreamFollower, data: bytes, through: bool) 
 
 def _body_end(body: Any, follower: StreamFollower) -> None:
     _unhook_body(body)
-    _body_succeeded(follower)
-
-
-def _body_succeeded(follower: StreamFollower) -> None:
     follower.call.succeeded(follower.state.details())
+
+
+def _body_collected(follower: StreamFollower) -> None:
+    """The body was collected: its call ends (as a success: the SDK returned it), if nothing ended it."""
+    with guard("body end"):
+        follower.call.succeeded(follower.state.details())
 
 
 def _body_failed(body: Any, follower: StreamFollower, error: BaseException, call_site: Any) -> None:

@@ -12,8 +12,9 @@ from typing import Any
 
 from opentelemetry import trace
 
+from . import collected
 from .call import CURRENT_CALL, Call
-from .guard import guard, guarded
+from .guard import guard
 from .providers.base import Endpoint, Provider, ResponseDetails, Route
 from .runtime import active
 from .streams import StreamFollower, follow
@@ -77,7 +78,10 @@ def _routed_wrapper(provider: Provider, route: Route) -> Wrapper:
     def wrapper(
         wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        routed = guarded("call route", None, route, instance, args, kwargs) if active() is not None else None
+        routed = None
+        if active() is not None:
+            with guard("call route"):
+                routed = route(instance, args, kwargs)
         if routed is None:
             return wrapped(*args, **kwargs)
         target, request = routed
@@ -98,7 +102,8 @@ def _deferred_wrapper(provider: Provider, endpoint: Endpoint) -> Wrapper:
         manager = wrapped(*args, **kwargs)
         if active() is not None:
             instrument = _sent_through(send, endpoint, instance, kwargs)
-            guarded("deferred call", None, provider.defer_request, endpoint, manager, instrument)
+            with guard("deferred call"):
+                provider.defer_request(endpoint, manager, instrument)
         return manager
 
     return wrapper
@@ -145,7 +150,9 @@ def own_span_stand_in(provider: Provider) -> Wrapper:
         call = CURRENT_CALL.get()
         if call is None or call.provider is not provider:
             return wrapped(*args, **kwargs)
-        span = guarded("own span stand-in", None, _stand_in, call, args, kwargs)
+        span = None
+        with guard("own span stand-in"):
+            span = _stand_in(call, args, kwargs)
         return span if span is not None else wrapped(*args, **kwargs)
 
     return wrapper
@@ -166,7 +173,8 @@ def retry_counter(
     """Wraps the SDK's per-attempt request builder: tells the current call which attempt this is."""
     call = CURRENT_CALL.get()
     if call is not None:
-        guarded("retry count", None, call.count_attempt, kwargs.get("retries_taken"))
+        with guard("retry count"):
+            call.count_attempt(kwargs.get("retries_taken"))
     return wrapped(*args, **kwargs)
 
 
@@ -176,7 +184,8 @@ def send_counter(
     """Wraps the SDK's send (the function around its retry loop): the attempts that follow are its own."""
     call = CURRENT_CALL.get()
     if call is not None:
-        guarded("retry count", None, call.new_send)
+        with guard("retry count"):
+            call.new_send()
     return wrapped(*args, **kwargs)
 
 
@@ -184,12 +193,21 @@ def _start(provider: Provider, endpoint: Endpoint, instance: Any, kwargs: dict[s
     runtime = active()
     if runtime is None:
         return None
+    if collected.WAITING.endings:  # a safe point: no lock of ours is held here
+        collected.end_waiting()
     outer = CURRENT_CALL.get()
-    if outer is not None and guarded("nested call", True, _sdk_delegates, outer, provider):
-        return None
-    call = guarded("call start", None, Call, runtime, provider, endpoint, instance, kwargs)
+    if outer is not None:
+        delegates = True  # unsure: one span too few rather than one too many
+        with guard("nested call"):
+            delegates = _sdk_delegates(outer, provider)
+        if delegates:
+            return None
+    call = None
+    with guard("call start"):
+        call = Call(runtime, provider, endpoint, instance, kwargs)
     if call is not None:
-        guarded("call enter", None, call.enter)
+        with guard("call enter"):
+            call.enter()
     return call
 
 
@@ -209,14 +227,22 @@ def _sdk_delegates(outer: Call, provider: Provider) -> bool:
 
 
 def _fail(call: Call, error: BaseException) -> None:
-    guarded("call leave", None, call.leave)
-    call_site = guarded("call site", None, caller_frame)
-    guarded("call failure", None, call.failed, error, call_site)
+    with guard("call leave"):
+        call.leave()
+    call_site = None
+    with guard("call site"):
+        call_site = caller_frame()
+    with guard("call failure"):
+        call.failed(error, call_site)
 
 
 def _finish(call: Call, result: Any) -> Any:
-    guarded("call leave", None, call.leave)
-    return guarded("call success", result, _succeed, call, result)
+    with guard("call leave"):
+        call.leave()
+    returned = result  # whatever of the ending fails, the user gets the SDK's result
+    with guard("call success"):
+        returned = _succeed(call, result)
+    return returned
 
 
 def _succeed(call: Call, result: Any) -> Any:

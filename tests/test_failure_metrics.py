@@ -52,6 +52,7 @@ def test_calls_counter_carries_error_type_on_failures_only(
                 "gen_ai.request.model",
                 "error.type",
                 "aitrack.error.category",
+                "aitrack.error.fingerprint",
             }
         ),
     }

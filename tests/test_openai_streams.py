@@ -5,15 +5,66 @@ What every provider's streams share (outcomes, sync and async) is in tests/confo
 
 from __future__ import annotations
 
+import gc
+import threading
+
 import openai
 import pytest
+from openai import Stream
 
+import otel_aitrack
 from otel_aitrack import names
+from otel_aitrack.book import BOOK
 from tests.conftest import Telemetry
 from tests.fakes.openai_server import FakeOpenAI
 from tests.support import attrs
 
 MESSAGES = [{"role": "user", "content": "Write a haiku"}]
+
+
+def chat_stream(client: openai.OpenAI, **extra: object) -> Stream:
+    return client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True, **extra)
+
+
+def _collected_while_the_book_is_locked(held: list[Stream]) -> None:
+    """Drops the last reference to the stream in `held` (its finalizer runs at once) in a thread holding
+    the failure book's lock, as a metric collection does while it reads the book: the garbage collector
+    can run a stream's finalizer inside any allocation, that one included."""
+
+    def drop_under_lock() -> None:
+        with BOOK._lock:
+            held.clear()
+            gc.collect()
+
+    worker = threading.Thread(target=drop_under_lock, daemon=True)
+    worker.start()
+    worker.join(timeout=10)
+    assert not worker.is_alive(), "the stream's ending waited on the lock its own thread held: a deadlock"
+
+
+def test_stream_collected_under_the_books_lock_ends_at_the_next_call(
+    client: openai.OpenAI, fake: FakeOpenAI, telemetry: Telemetry
+) -> None:
+    fake.plan("stream_long")
+    held = [chat_stream(client)]
+    next(iter(held[0]))
+    _collected_while_the_book_is_locked(held)
+    assert telemetry.spans() == [], "put off while the lock was held"
+    client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)  # a safe point
+    outcomes = [attrs(span).get(names.AITRACK_STREAM_OUTCOME) for span in telemetry.spans()]
+    assert outcomes == ["aborted", None]
+    assert otel_aitrack.stats()["untracked"].total_calls == 2
+
+
+def test_stream_collected_under_the_books_lock_ends_at_the_next_collection(
+    client: openai.OpenAI, fake: FakeOpenAI, telemetry: Telemetry
+) -> None:
+    fake.plan("stream_long")
+    held = [chat_stream(client)]
+    next(iter(held[0]))
+    _collected_while_the_book_is_locked(held)
+    assert telemetry.value(names.METRIC_CALLS) == 1  # the collection ends it before it counts
+    assert attrs(telemetry.span())[names.AITRACK_STREAM_OUTCOME] == "aborted"
 
 
 def test_chat_stream_helper_is_one_span(client: openai.OpenAI, telemetry: Telemetry) -> None:

@@ -4,6 +4,7 @@ Each rule's condition is a function from `promql`, so the Prometheus rule, the G
 dashboard panel that shows the same number evaluate the same expression. The annotations name the
 prompt type's dominant failure category and its last error with the dashboard's queries too:
 Prometheus runs them from the annotation template (`query`), Grafana as extra queries of the rule.
+The renderers here also render the error-budget alerts of `budget.py`, a group of their own.
 """
 
 from __future__ import annotations
@@ -25,19 +26,31 @@ DEFAULT_RUNBOOK_BASE_URL = "docs/runbook.md"
 GRAFANA_RUNBOOK_BASE_URL = "${AITRACK_RUNBOOK_BASE_URL}"
 
 
+# How an alert's value reads in its annotations, in each target's template syntax ({} is the value).
+VALUE_FORMATS = {
+    "percent": ("{{{{ {} | humanizePercentage }}}}", "{{{{ humanizePercentage {} }}}}"),
+    "count": ("{{{{ {} }}}}", "{{{{ {} }}}}"),
+    "times": ('{{{{ {} | printf "%.1f" }}}}', '{{{{ printf "%.1f" {} }}}}'),  # a burn rate: 14.4
+}
+
+
 @dataclass(frozen=True)
 class Alert:
     name: str
     uid: str
     severity: str
     for_: str
-    condition: Callable[[promql.Filters], str]
+    expr: str  # the condition, as the Prometheus rules file evaluates it
     # Templates with {prompt}, {service}, {value}, {category}, {last_error}; each target renders them
     # in its own syntax.
     summary: str
     description: str
-    value_is_ratio: bool
+    value_format: str  # a key of VALUE_FORMATS
     panel_id: int
+    # Grafana's condition, where it cannot read the rules file's recording rules; else `expr`.
+    grafana_expr: str = ""
+    # How far back Grafana's queries look (the expressions hold their own windows).
+    lookback_seconds: int = promql.WINDOW_SECONDS
 
     @property
     def anchor(self) -> str:
@@ -46,9 +59,13 @@ class Alert:
     def runbook_url(self, base: str) -> str:
         return f"{base}#{self.anchor}"
 
+    def value(self, target: int, value: str) -> str:
+        """The value's template: target 0 is Prometheus (`$value`), 1 Grafana (`$values.A.Value`)."""
+        return VALUE_FORMATS[self.value_format][target].format(value)
+
 
 _WINDOW_TEXT = f"the last {promql.WINDOW} (at least {promql.MIN_CALLS} calls)"
-_WHY_TEXT = f"Most failures of the last {promql.WINDOW}: {{category}}; the last error: {{last_error}}."
+WHY_TEXT = f"Most failures of the last {promql.WINDOW}: {{category}}; the last error: {{last_error}}."
 # What the annotations say when a lookup finds nothing (a process restarted since it failed).
 UNKNOWN = "unknown"
 
@@ -58,14 +75,14 @@ ALERT_RULES = (
         uid="aitrack-failure-rate-critical",
         severity="critical",
         for_="5m",
-        condition=promql.failure_ratio_critical,
+        expr=promql.failure_ratio_critical(ALERTS),
         summary="AI feature {prompt} fails {value} of its calls",
         description=(
             "{value} of the calls of prompt type {prompt} (service {service}) failed over "
-            f"{_WINDOW_TEXT}: above {promql.CRITICAL_RATIO:.0%}. {_WHY_TEXT} "
+            f"{_WINDOW_TEXT}: above {promql.CRITICAL_RATIO:.0%}. {WHY_TEXT} "
             "The dashboard's recent failed calls show the error and its traceback."
         ),
-        value_is_ratio=True,
+        value_format="percent",
         panel_id=2,
     ),
     Alert(
@@ -73,14 +90,14 @@ ALERT_RULES = (
         uid="aitrack-failure-rate-warning",
         severity="warning",
         for_="10m",
-        condition=promql.failure_ratio_warning,
+        expr=promql.failure_ratio_warning(ALERTS),
         summary="AI feature {prompt} fails {value} of its calls",
         description=(
             "{value} of the calls of prompt type {prompt} (service {service}) failed over "
             f"{_WINDOW_TEXT}: above {promql.WARNING_RATIO:.0%}, "
-            f"up to {promql.CRITICAL_RATIO:.0%}. {_WHY_TEXT}"
+            f"up to {promql.CRITICAL_RATIO:.0%}. {WHY_TEXT}"
         ),
-        value_is_ratio=True,
+        value_format="percent",
         panel_id=2,
     ),
     Alert(
@@ -88,13 +105,13 @@ ALERT_RULES = (
         uid="aitrack-consecutive-failures",
         severity="critical",
         for_="1m",
-        condition=promql.consecutive_failures_alert,
+        expr=promql.consecutive_failures_alert(ALERTS),
         summary="AI feature {prompt} failed its last {value} calls in a row",
         description=(
             "The last {value} calls of prompt type {prompt} (service {service}) all failed and none "
-            f"succeeded since; the count resets on the next successful call. {_WHY_TEXT}"
+            f"succeeded since; the count resets on the next successful call. {WHY_TEXT}"
         ),
-        value_is_ratio=False,
+        value_format="count",
         panel_id=1,
     ),
 )
@@ -139,26 +156,25 @@ def _prometheus_lookup(slot: str) -> str:
 
 
 # --- Prometheus -----------------------------------------------------------------------------------
-def prometheus_rules(runbook_base: str) -> dict[str, object]:
-    rules = []
-    for alert in ALERT_RULES:
-        value = "{{ $value | humanizePercentage }}" if alert.value_is_ratio else "{{ $value }}"
-        rules.append(
-            {
-                "alert": alert.name,
-                "expr": alert.condition(ALERTS),
-                "for": alert.for_,
-                "labels": {"severity": alert.severity},
-                "annotations": _annotations(
-                    alert,
-                    runbook_base,
-                    value=value,
-                    **_label_slots(),
-                    **{slot: _prometheus_lookup(slot) for slot in LOOKUPS},
-                ),
-            }
-        )
-    return {"groups": [{"name": GROUP_NAME, "interval": GROUP_INTERVAL, "rules": rules}]}
+def prometheus_alert(alert: Alert, runbook_base: str) -> dict[str, object]:
+    return {
+        "alert": alert.name,
+        "expr": alert.expr,
+        "for": alert.for_,
+        "labels": {"severity": alert.severity},
+        "annotations": _annotations(
+            alert,
+            runbook_base,
+            value=alert.value(0, "$value"),
+            **_label_slots(),
+            **{slot: _prometheus_lookup(slot) for slot in LOOKUPS},
+        ),
+    }
+
+
+def prometheus_group(runbook_base: str) -> dict[str, object]:
+    rules = [prometheus_alert(alert, runbook_base) for alert in ALERT_RULES]
+    return {"name": GROUP_NAME, "interval": GROUP_INTERVAL, "rules": rules}
 
 
 # --- Grafana --------------------------------------------------------------------------------------
@@ -166,10 +182,10 @@ def prometheus_rules(runbook_base: str) -> dict[str, object]:
 GRAFANA_LOOKUP_REFS = {"category": "TopCategory", "last_error": "LastError"}
 
 
-def _grafana_query(ref: str, expr: str) -> dict[str, object]:
+def _grafana_query(ref: str, expr: str, lookback_seconds: int = promql.WINDOW_SECONDS) -> dict[str, object]:
     return {
         "refId": ref,
-        "relativeTimeRange": {"from": promql.WINDOW_SECONDS, "to": 0},
+        "relativeTimeRange": {"from": lookback_seconds, "to": 0},
         "datasourceUid": PROMETHEUS_UID,
         "model": {
             "refId": ref,
@@ -196,8 +212,8 @@ def _grafana_lookup(slot: str) -> tuple[dict[str, object], str]:
     return query, f'{{{{ or (index $values.{ref}.Labels "{label}") "{UNKNOWN}" }}}}'
 
 
-def _grafana_rule(alert: Alert) -> dict[str, object]:
-    value = "{{ humanizePercentage $values.A.Value }}" if alert.value_is_ratio else "{{ $values.A.Value }}"
+def grafana_rule(alert: Alert) -> dict[str, object]:
+    value = alert.value(1, "$values.A.Value")
     lookups = {slot: _grafana_lookup(slot) for slot in LOOKUPS}
     # The PromQL already holds the comparison and returns only offending series; C fires on them.
     threshold = {
@@ -218,7 +234,7 @@ def _grafana_rule(alert: Alert) -> dict[str, object]:
         "title": alert.name,
         "condition": "C",
         "data": [
-            _grafana_query("A", alert.condition(ALERTS)),
+            _grafana_query("A", alert.grafana_expr or alert.expr, alert.lookback_seconds),
             threshold,
             *(query for query, _ in lookups.values()),
         ],
@@ -234,15 +250,14 @@ def _grafana_rule(alert: Alert) -> dict[str, object]:
     }
 
 
-def grafana_rules() -> dict[str, object]:
-    group = {
+def grafana_group(name: str = GROUP_NAME, rules: Sequence[Alert] = ALERT_RULES) -> dict[str, object]:
+    return {
         "orgId": 1,
-        "name": GROUP_NAME,
+        "name": name,
         "folder": GRAFANA_FOLDER,
         "interval": GROUP_INTERVAL,
-        "rules": [_grafana_rule(alert) for alert in ALERT_RULES],
+        "rules": [grafana_rule(alert) for alert in rules],
     }
-    return {"apiVersion": 1, "groups": [group]}
 
 
 # --- promtool unit tests ----------------------------------------------------------------------------
@@ -250,14 +265,14 @@ def grafana_rules() -> dict[str, object]:
 # closed it, 3 opens it): counters grow at a steady rate around the evaluation times, so increase()
 # comes out the same exact number, and sparse series are born inside the window (counted whole) or
 # change far from its edges.
-_SERVICE_NAME = "shop"
+SERVICE_NAME = "shop"
 _MINUTES = 46  # input samples at 0m..45m, one a minute
 
 
 def _series(
     metric: str, prompt: str, values: Sequence[int | None], error_type: str = "", category: str = ""
 ) -> dict[str, str]:
-    labels = f'{SERVICE}="{_SERVICE_NAME}", {PROMPT}="{prompt}"'
+    labels = f'{SERVICE}="{SERVICE_NAME}", {PROMPT}="{prompt}"'
     if error_type:
         labels += f', {promql.ERROR_TYPE}="{error_type}"'
     if category:
@@ -300,33 +315,33 @@ def _consecutive(outcomes: dict[int, bool]) -> list[int]:
     return gauge
 
 
-def _expected(
+def expected_alert(
     alert: Alert, prompt: str, value: str, runbook_base: str, why: tuple[str, str]
 ) -> dict[str, object]:
-    """The alert instance of `prompt`; `why` is its (dominant category, last error)."""
-    labels = {"severity": alert.severity, SERVICE: _SERVICE_NAME, PROMPT: prompt}
+    """The alert instance of `prompt` (of service SERVICE_NAME); `why` is its (dominant category, last
+    error)."""
+    labels = {"severity": alert.severity, SERVICE: SERVICE_NAME, PROMPT: prompt}
     category, last_error = why
     annotations = _annotations(
         alert,
         runbook_base,
         value=value,
         prompt=prompt,
-        service=_SERVICE_NAME,
+        service=SERVICE_NAME,
         category=category,
         last_error=last_error,
     )
     return {"exp_labels": labels, "exp_annotations": annotations}
 
 
-def _alert_checks(eval_time: str, firing: dict[str, dict[str, object]]) -> list[dict[str, object]]:
-    """Every alert at `eval_time`: the ones in `firing` with their expected instance, the rest none."""
+def alert_checks(
+    eval_time: str, firing: dict[str, list[dict[str, object]]], rules: Sequence[Alert] = ALERT_RULES
+) -> list[dict[str, object]]:
+    """Every alert of `rules` at `eval_time`: the ones in `firing` with their expected instances, the
+    rest none."""
     return [
-        {
-            "eval_time": eval_time,
-            "alertname": alert.name,
-            "exp_alerts": [firing[alert.name]] if alert.name in firing else [],
-        }
-        for alert in ALERT_RULES
+        {"eval_time": eval_time, "alertname": alert.name, "exp_alerts": firing.get(alert.name, [])}
+        for alert in rules
     ]
 
 
@@ -335,7 +350,7 @@ def _by_name(name: str) -> Alert:
 
 
 def _sample(value: float, **labels: str) -> dict[str, object]:
-    inner = ", ".join(f'{name}="{text}"' for name, text in {SERVICE: _SERVICE_NAME, **labels}.items())
+    inner = ", ".join(f'{name}="{text}"' for name, text in {SERVICE: SERVICE_NAME, **labels}.items())
     return {"labels": f"{{{inner}}}", "value": value}
 
 
@@ -379,8 +394,8 @@ def _flaky_case(runbook: str) -> dict[str, object]:
                 ],
             },
         ],
-        "alert_rule_test": _alert_checks(
-            "40m", {warning.name: _expected(warning, "summarize", "40%", runbook, why)}
+        "alert_rule_test": alert_checks(
+            "40m", {warning.name: [expected_alert(warning, "summarize", "40%", runbook, why)]}
         ),
     }
 
@@ -407,10 +422,14 @@ def _consecutive_case(runbook: str) -> dict[str, object]:
             }
         ],
         "alert_rule_test": [
-            *_alert_checks("4m", {}),  # pending: the gauge reached 3 at 4m, `for` is 1m
-            *_alert_checks(
+            *alert_checks("4m", {}),  # pending: the gauge reached 3 at 4m, `for` is 1m
+            *alert_checks(
                 "10m",
-                {alert.name: _expected(alert, "classify", "3", runbook, ("not_found", "NotFoundError"))},
+                {
+                    alert.name: [
+                        expected_alert(alert, "classify", "3", runbook, ("not_found", "NotFoundError"))
+                    ]
+                },
             ),
         ],
     }
@@ -432,11 +451,11 @@ def _broken_case(runbook: str) -> dict[str, object]:
                 promql.LAST_FAILURE_TIMESTAMP, "classify", _last_failure(list(outcomes), 30), "NotFoundError"
             ),
         ],
-        "alert_rule_test": _alert_checks(
+        "alert_rule_test": alert_checks(
             "30m",
             {
-                critical.name: _expected(critical, "classify", "100%", runbook, why),
-                consecutive.name: _expected(consecutive, "classify", "31", runbook, why),
+                critical.name: [expected_alert(critical, "classify", "100%", runbook, why)],
+                consecutive.name: [expected_alert(consecutive, "classify", "31", runbook, why)],
             },
         ),
     }
@@ -453,7 +472,7 @@ def _quiet_cases() -> list[dict[str, object]]:
                 _series(promql.CALLS, "translate", _counter(list(healthy))),
                 _series(promql.CONSECUTIVE_FAILURES, "translate", _consecutive(healthy)),
             ],
-            "alert_rule_test": _alert_checks("30m", {}),
+            "alert_rule_test": alert_checks("30m", {}),
         },
         {
             "name": "1 failed call of 1: below the minimum traffic, no alert",
@@ -468,12 +487,11 @@ def _quiet_cases() -> list[dict[str, object]]:
                     "APIConnectionError",
                 ),
             ],
-            "alert_rule_test": _alert_checks("10m", {}),
+            "alert_rule_test": alert_checks("10m", {}),
         },
     ]
 
 
-def promtool_tests(rules_file: str, runbook_base: str) -> dict[str, object]:
+def promtool_cases(runbook_base: str) -> list[dict[str, object]]:
     cases = (_flaky_case, _consecutive_case, _broken_case)
-    tests = [*(case(runbook_base) for case in cases), *_quiet_cases()]
-    return {"rule_files": [rules_file], "evaluation_interval": "1m", "tests": tests}
+    return [*(case(runbook_base) for case in cases), *_quiet_cases()]

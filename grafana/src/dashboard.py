@@ -1,15 +1,22 @@
-"""The "AI call failures" dashboard as data: one admin table per prompt type, trends and failed calls.
+"""The "AI call failures" dashboard as data: one admin table per prompt type, trends, failure groups,
+failed calls and, in a row of its own, the error budget of each prompt type.
 
 Datasources are template variables (`prometheus_datasource`, `tempo_datasource`), so the JSON imports
-into any Grafana; provisioned next to `datasources.yaml` they default to the fixed uids.
+into any Grafana; provisioned next to `datasources.yaml` they default to the fixed uids. The error
+budget panels write out what the rules file records (`slo.Inline`), so they work on any Prometheus.
 """
 
 from __future__ import annotations
 
+import json
+import re
+import urllib.parse
+from collections.abc import Sequence
 from typing import Any
 
-from otel_aitrack.stack import promql
+from otel_aitrack.stack import promql, slo
 from otel_aitrack.stack.promql import DASHBOARD as F
+from otel_aitrack.stack.slo import Objectives
 
 from . import traceql
 
@@ -17,6 +24,9 @@ UID = "aitrack-ai-call-failures"
 TITLE = "AI call failures"
 PROMETHEUS = {"type": "prometheus", "uid": "${prometheus_datasource}"}
 TEMPO = {"type": "tempo", "uid": "${tempo_datasource}"}
+# A panel whose targets query different datasources, each naming its own.
+MIXED = {"type": "datasource", "uid": "-- Mixed --"}
+BURN_RATE_PANEL_ID = 11
 
 # Grafana colours a value with the highest step whose value is <= the value ("≥ step"). To colour
 # ratios strictly above a threshold the step sits one notch above it: 1e-7 is below the gap between
@@ -74,8 +84,8 @@ def _target(
     }
 
 
-def _tempo_target(query: str, **extra: Any) -> dict[str, Any]:
-    return {"datasource": TEMPO, "refId": "A", "queryType": "traceql", "query": query, **extra}
+def _tempo_target(query: str, ref: str = "A", **extra: Any) -> dict[str, Any]:
+    return {"datasource": TEMPO, "refId": ref, "queryType": "traceql", "query": query, **extra}
 
 
 def _panel(
@@ -190,19 +200,7 @@ def failure_rate_panel() -> dict[str, Any]:
     )
     legend = f"{{{{{promql.SERVICE}}}}} · {{{{{promql.PROMPT}}}}}"
     panel["targets"] = [_target("A", promql.failure_ratio(F), instant=False, legend=legend)]
-    panel["fieldConfig"] = {
-        "defaults": {
-            "unit": "percentunit",
-            "min": 0,
-            "max": 1,
-            "color": {"mode": "palette-classic"},
-            "thresholds": {"mode": "absolute", "steps": FAILURE_RATE_STEPS},
-            "custom": {"drawStyle": "line", "lineWidth": 2, "thresholdsStyle": {"mode": "dashed"}},
-        },
-        "overrides": [],
-    }
-    panel["options"] = {"legend": {"displayMode": "table", "placement": "right", "calcs": ["max", "last"]}}
-    return panel
+    return _threshold_lines(panel, FAILURE_RATE_STEPS, unit="percentunit", min=0, max=1)
 
 
 def _bar_gauge(pid: int, title: str, description: str, grid: tuple[int, int, int, int]) -> dict[str, Any]:
@@ -312,7 +310,7 @@ def time_to_first_chunk_panel() -> dict[str, Any]:
             "gen_ai.client.operation.time_to_first_chunk, streamed calls only: how long users wait for the "
             "first token (p95). Exemplars link to the trace."
         ),
-        (0, 43, 12, 8),
+        (0, 52, 12, 8),
     )
     panel["targets"] = [
         _target(
@@ -361,7 +359,7 @@ def recent_failures_panel() -> dict[str, Any]:
             "message, HTTP status and the provider's request id. Open a row's trace for the span, whose "
             "aitrack.error.traceback attribute holds the Python traceback."
         ),
-        (0, 33, 24, 10),
+        (0, 42, 24, 10),
     )
     panel["datasource"] = TEMPO
     panel["targets"] = [_tempo_target(traceql.RECENT_FAILED_CALLS, limit=50, spss=1, tableType="spans")]
@@ -370,6 +368,266 @@ def recent_failures_panel() -> dict[str, Any]:
         "overrides": [],
     }
     panel["options"] = {"showHeader": True, "cellHeight": "sm"}
+    return panel
+
+
+# --- Failure groups: counts from Prometheus, the latest message and trace from Tempo ----------------
+# Grafana hands the panel two frames. Prometheus' instant table: Time, one field per label, Value.
+# Tempo's spans table: traceIdHidden, traceService, traceName, spanID, time (shown as "Start time"),
+# name, one field per selected attribute (named by its key, without `span.`), duration; traces newest
+# first. The transformations (Grafana reads fields by display name) give both frames one
+# "Fingerprint" field, fold Tempo's frame to the first (newest) span of each fingerprint, join them on
+# it (outerTabular: a SQL outer join, which keeps a fingerprint that several prompt types share) and
+# name the columns.
+GROUP_FINGERPRINT = "Fingerprint"
+_TEMPO_TIME = "Start time"
+_TEMPO_TRACE_ID = "traceIdHidden"
+GROUP_COLUMNS = {  # field after the join -> column title, in table order
+    GROUP_FINGERPRINT: GROUP_FINGERPRINT,
+    promql.PROMPT: "Prompt type",
+    promql.ERROR_TYPE: "error.type",
+    "Value (sum)": "Count",
+    "Value #A (sum)": "Count",  # Prometheus names the value so when it answers several queries
+    f"{traceql.MESSAGE} (first)": "Last message",
+    f"{_TEMPO_TIME} (first)": "Last seen",
+    f"{_TEMPO_TRACE_ID} (first)": "Latest trace",
+}
+_GROUP_BY = {
+    GROUP_FINGERPRINT: {"operation": "groupby", "aggregations": []},
+    promql.PROMPT: {"operation": "groupby", "aggregations": []},
+    promql.ERROR_TYPE: {"operation": "groupby", "aggregations": []},
+    # One row per group already: the sum of one value.
+    "Value": {"operation": "aggregate", "aggregations": ["sum"]},
+    "Value #A": {"operation": "aggregate", "aggregations": ["sum"]},
+    # Tempo's rows come newest trace first: "first" is the latest span of the fingerprint.
+    traceql.MESSAGE: {"operation": "aggregate", "aggregations": ["first"]},
+    _TEMPO_TIME: {"operation": "aggregate", "aggregations": ["first"]},
+    _TEMPO_TRACE_ID: {"operation": "aggregate", "aggregations": ["first"]},
+}
+_PLACEHOLDER = re.compile(r"%24%7B([\w.:]+)%7D")
+
+
+def _explore_url(state: dict[str, Any]) -> str:
+    """Grafana's Explore URL for `state` (the `left` pane, as Grafana's own trace links build it), with
+    the `${...}` variables of the data link left for Grafana to fill in."""
+    encoded = urllib.parse.quote(json.dumps(state, separators=(",", ":")), safe="")
+    return "/explore?left=" + _PLACEHOLDER.sub(lambda m: "${" + m.group(1) + "}", encoded)
+
+
+def latest_trace_link() -> dict[str, Any]:
+    query = {"refId": "A", "datasource": TEMPO, "queryType": "traceql", "query": "${__value.raw}"}
+    state = {"datasource": TEMPO["uid"], "queries": [query], "range": {"from": "${__from}", "to": "${__to}"}}
+    return {"title": "Open the latest trace of this group", "url": _explore_url(state), "targetBlank": False}
+
+
+def failure_groups_table() -> dict[str, Any]:
+    panel = _panel(
+        12,
+        "table",
+        "Failure groups",
+        (
+            "One row per kind of failure: aitrack.error.fingerprint groups the failed calls of one "
+            "provider, error.type and provider error code raised from one place in the code (module and "
+            "function), across processes and releases; a new fingerprint is a new kind of failure. Count "
+            "is from Prometheus over the dashboard's time range; the last message, when it was seen and "
+            "the latest trace come from the newest failed span of the group in Tempo (among the newest "
+            "200 failed traces). _overflow counts the groups past the 20 a prompt type keeps as labels; "
+            "their spans keep their own fingerprint, so they show as rows with a message and no count."
+        ),
+        (0, 33, 24, 9),
+    )
+    panel["datasource"] = MIXED
+    panel["targets"] = [
+        _target("A", promql.failure_groups(F), instant=True),
+        _tempo_target(traceql.LATEST_FAILURE_PER_GROUP, "B", limit=200, spss=3, tableType="spans"),
+    ]
+    fingerprint = {
+        "aitrack_error_fingerprint": GROUP_FINGERPRINT,
+        f"{traceql.FINGERPRINT}": GROUP_FINGERPRINT,
+    }
+    panel["transformations"] = [
+        {"id": "organize", "options": {"renameByName": fingerprint}},
+        {"id": "groupBy", "options": {"fields": _GROUP_BY}},
+        {"id": "joinByField", "options": {"byField": GROUP_FINGERPRINT, "mode": "outerTabular"}},
+        {
+            "id": "organize",
+            "options": {
+                "indexByName": {name: index for index, name in enumerate(GROUP_COLUMNS)},
+                "renameByName": GROUP_COLUMNS,
+            },
+        },
+    ]
+    panel["fieldConfig"] = {
+        "defaults": {"unit": "none", "custom": {"align": "auto", "cellOptions": {"type": "auto"}}},
+        "overrides": [
+            _override("Count", unit="short", decimals=0),
+            _override("Last message", custom__inspect=True),
+            _override("Last seen", unit="dateTimeAsIso"),
+            _override("Latest trace", links=[latest_trace_link()]),
+        ],
+    }
+    panel["options"] = {
+        "showHeader": True,
+        "cellHeight": "sm",
+        "sortBy": [{"displayName": "Count", "desc": True}],
+    }
+    return panel
+
+
+# --- The error budget row ---------------------------------------------------------------------------
+BUDGET_COLUMNS = {  # refId / label -> column title, in table order
+    promql.SERVICE: "Service",
+    promql.PROMPT: "Prompt type",
+    "Value #A": "Objective",
+    "Value #B": f"Budget remaining ({slo.PERIOD})",
+    "Value #C": "Burn rate (1h)",
+    "Value #D": "Burn rate (6h)",
+    "Value #E": "Burn rate (3d)",
+}
+_BUDGET_BURN_WINDOWS = {"Value #C": "1h", "Value #D": "6h", "Value #E": "3d"}
+# Grafana's "value >= step" colours, each step a notch above its threshold (see STRICTLY_ABOVE).
+BUDGET_REMAINING_STEPS = [
+    {"color": "red", "value": None},  # below 0: overspent
+    {"color": "orange", "value": 0},
+    {"color": "green", "value": 0.25},
+]
+
+
+def _above(value: float) -> float:
+    return round(value + STRICTLY_ABOVE, 9)
+
+
+def burn_rate_steps(window: str) -> list[dict[str, Any]]:
+    """Green up to 1x (the budget lasts the period); red above the factor of the alert whose long
+    window this is (orange in between), or above 1x for a window no alert reads as its long one."""
+    factors = {alert.long_window: alert.factor for alert in slo.BURN_RATE_ALERTS}
+    red = factors.get(window, 1)
+    steps: list[dict[str, Any]] = [{"color": "green", "value": None}]
+    if red > 1:
+        steps.append({"color": "orange", "value": _above(1)})
+    steps.append({"color": "red", "value": _above(red)})
+    return steps
+
+
+def row(pid: int, title: str, y: int) -> dict[str, Any]:
+    return {
+        "id": pid,
+        "type": "row",
+        "title": title,
+        "collapsed": False,
+        "panels": [],
+        "gridPos": {"x": 0, "y": y, "w": 24, "h": 1},
+    }
+
+
+def error_budget_table(objectives: Objectives) -> dict[str, Any]:
+    source = slo.Inline(objectives, F)
+    panel = _panel(
+        10,
+        "table",
+        "Error budget by prompt type",
+        (
+            f"Objective: the share of a prompt type's calls that must succeed over {slo.PERIOD} "
+            f"(grafana/slo.yaml; {objectives.default:.2%} for prompt types it does not name). Budget "
+            f"remaining: the share of its {slo.PERIOD} error budget not yet spent (red below 0, "
+            "overspent). Burn rate: how many times faster than the objective allows it fails over the "
+            "window: 1x spends the budget in exactly the period; the alerts page above 14.4x over 1h "
+            "(and 5m) or 6x over 6h (and 30m), and open a ticket above 1x over 3d (and 6h)."
+        ),
+        (0, 61, 24, 8),
+    )
+    panel["targets"] = [
+        _target("A", slo.objective_per_prompt_type(source, F), instant=True),
+        _target("B", slo.budget_remaining(source), instant=True),
+        *(
+            _target(ref[-1], source.burn_rate(window), instant=True)
+            for ref, window in _BUDGET_BURN_WINDOWS.items()
+        ),
+    ]
+    panel["transformations"] = [
+        {"id": "merge", "options": {}},
+        {
+            "id": "organize",
+            "options": {
+                "excludeByName": {"Time": True},
+                "indexByName": {name: index for index, name in enumerate(BUDGET_COLUMNS)},
+                "renameByName": BUDGET_COLUMNS,
+            },
+        },
+    ]
+    burn_overrides = [
+        _override(
+            BUDGET_COLUMNS[ref],
+            decimals=1,
+            thresholds={"mode": "absolute", "steps": burn_rate_steps(window)},
+            color={"mode": "thresholds"},
+            custom__cellOptions={"type": "color-text"},
+        )
+        for ref, window in _BUDGET_BURN_WINDOWS.items()
+    ]
+    panel["fieldConfig"] = {
+        "defaults": {
+            "unit": "short",
+            "custom": {"align": "auto", "cellOptions": {"type": "auto"}},
+            "thresholds": {"mode": "absolute", "steps": [{"color": "green", "value": None}]},
+        },
+        "overrides": [
+            _override(BUDGET_COLUMNS["Value #A"], unit="percentunit", decimals=2),
+            _override(
+                BUDGET_COLUMNS["Value #B"],
+                unit="percentunit",
+                decimals=1,
+                thresholds={"mode": "absolute", "steps": BUDGET_REMAINING_STEPS},
+                color={"mode": "thresholds"},
+                custom__cellOptions={"type": "color-background", "mode": "basic"},
+            ),
+            *burn_overrides,
+        ],
+    }
+    panel["options"] = {
+        "showHeader": True,
+        "cellHeight": "sm",
+        "sortBy": [{"displayName": BUDGET_COLUMNS["Value #B"], "desc": False}],
+    }
+    return panel
+
+
+def burn_rate_panel(objectives: Objectives) -> dict[str, Any]:
+    panel = _panel(
+        BURN_RATE_PANEL_ID,
+        "timeseries",
+        "Burn rate by prompt type (1h window)",
+        (
+            "The error ratio of the last hour over the prompt type's error budget: 1x spends the budget "
+            f"in exactly {slo.PERIOD}. Dashed lines at 1x, 6x and 14.4x, the burn rates of the "
+            "error-budget alerts (each also needs its short window)."
+        ),
+        (0, 69, 24, 8),
+    )
+    legend = f"{{{{{promql.SERVICE}}}}} · {{{{{promql.PROMPT}}}}}"
+    source = slo.Inline(objectives, F)
+    panel["targets"] = [_target("A", source.burn_rate("1h"), instant=False, legend=legend)]
+    factors = sorted({alert.factor for alert in slo.BURN_RATE_ALERTS})
+    colours = ("orange", "red", "dark-red")
+    steps: list[dict[str, Any]] = [{"color": "green", "value": None}]
+    steps += [
+        {"color": colour, "value": _above(factor)} for colour, factor in zip(colours, factors, strict=True)
+    ]
+    return _threshold_lines(panel, steps, unit="short", decimals=1, min=0)
+
+
+def _threshold_lines(panel: dict[str, Any], steps: Sequence[object], **axis: Any) -> dict[str, Any]:
+    """A time series with its thresholds drawn as dashed lines, and a legend table of max and last."""
+    panel["fieldConfig"] = {
+        "defaults": {
+            **axis,
+            "color": {"mode": "palette-classic"},
+            "thresholds": {"mode": "absolute", "steps": steps},
+            "custom": {"drawStyle": "line", "lineWidth": 2, "thresholdsStyle": {"mode": "dashed"}},
+        },
+        "overrides": [],
+    }
+    panel["options"] = {"legend": {"displayMode": "table", "placement": "right", "calcs": ["max", "last"]}}
     return panel
 
 
@@ -428,7 +686,7 @@ def variables() -> list[dict[str, Any]]:
     ]
 
 
-def panels() -> list[dict[str, Any]]:
+def panels(objectives: Objectives) -> list[dict[str, Any]]:
     return [
         prompt_types_table(),
         failure_rate_panel(),
@@ -437,12 +695,16 @@ def panels() -> list[dict[str, Any]]:
         failures_by_provider_code_panel(),
         latency_panel(),
         token_usage_panel(),
+        failure_groups_table(),
         recent_failures_panel(),
         time_to_first_chunk_panel(),
+        row(9, "Error budget", 60),
+        error_budget_table(objectives),
+        burn_rate_panel(objectives),
     ]
 
 
-def dashboard() -> dict[str, Any]:
+def dashboard(objectives: Objectives) -> dict[str, Any]:
     return {
         "annotations": {"list": []},
         "description": (
@@ -453,7 +715,7 @@ def dashboard() -> dict[str, Any]:
         "fiscalYearStartMonth": 0,
         "graphTooltip": 1,
         "links": [],
-        "panels": panels(),
+        "panels": panels(objectives),
         "refresh": "1m",
         "schemaVersion": 39,
         "tags": ["otel-aitrack", "genai"],

@@ -4,6 +4,8 @@
     python -m grafana.src.generate --check    # exit 1 when a committed file differs (CI)
     python grafana/src/generate.py --root /tmp/out   # write a copy elsewhere
 
+The objectives of the error-budget alerts come from grafana/slo.yaml (`--slo` for another file).
+
 The generated files are committed, so a reviewer reads the JSON and YAML that Grafana and Prometheus
 will load; `--check` keeps them equal to what this generator produces.
 """
@@ -23,7 +25,9 @@ if __package__ in (None, ""):  # run as a script: make `grafana.src` importable 
 
 import yaml
 
-from . import alerts, dashboard, provisioning
+from otel_aitrack.stack.slo import Objectives
+
+from . import alerts, budget, budget_tests, dashboard, provisioning, slo_config
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD_FILE = "grafana/dashboards/ai-call-failures.json"
@@ -61,20 +65,28 @@ def _yaml(header: str, data: object) -> str:
     return "\n".join(lines) + "\n" + body
 
 
-def _dashboard_json() -> str:
-    return json.dumps(dashboard.dashboard(), indent=2, ensure_ascii=False) + "\n"
+def _json(data: object) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
 
-def render(runbook_base: str = alerts.DEFAULT_RUNBOOK_BASE_URL) -> dict[str, str]:
+def default_objectives() -> Objectives:
+    return slo_config.load(REPO_ROOT / slo_config.SLO_FILE)
+
+
+def render(
+    runbook_base: str = alerts.DEFAULT_RUNBOOK_BASE_URL, objectives: Objectives | None = None
+) -> dict[str, str]:
     """Every generated file: repo-relative path -> content."""
+    objectives = objectives or default_objectives()
+    board = dashboard.dashboard(objectives)
     return {
-        DASHBOARD_FILE: _dashboard_json(),
+        DASHBOARD_FILE: _json(board),
         LINT_FILE: _yaml(
             """
 dashboard-linter exclusions for the dashboards in this folder, each with its reason.
 Read by `dashboard-linter lint` (and tests/stack/test_grafana_lint.py) next to the dashboard JSON.
 """,
-            provisioning.lint_config(),
+            provisioning.lint_config(board),
         ),
         GRAFANA_ALERTS_FILE: _yaml(
             f"""
@@ -82,9 +94,10 @@ Grafana-managed alert rules of otel-aitrack (file provisioning, apiVersion 1).
 Read by Grafana from /etc/grafana/provisioning/alerting at start-up. The queries use the datasource uid
 aitrack-prometheus (provisioning/datasources/datasources.yaml). ${{AITRACK_RUNBOOK_BASE_URL}} in the
 annotations comes from Grafana's environment (defaults: grafana/grafana.env). Prometheus/Alertmanager
-users load {PROMETHEUS_RULES_FILE} instead: the same rules.
+users load {PROMETHEUS_RULES_FILE} instead: the same rules. The error-budget group writes out what
+that file records, so it needs no recording rules; its objectives come from {slo_config.SLO_FILE}.
 """,
-            alerts.grafana_rules(),
+            {"apiVersion": 1, "groups": [alerts.grafana_group(), budget.grafana_group(objectives)]},
         ),
         DATASOURCES_FILE: _yaml(
             """
@@ -97,19 +110,33 @@ AITRACK_SCRAPE_INTERVAL); grafana/grafana.env holds the defaults (provisioning h
         ),
         PROMETHEUS_RULES_FILE: _yaml(
             f"""
-Prometheus alerting rules of otel-aitrack, for Prometheus + Alertmanager users.
+Prometheus alerting and recording rules of otel-aitrack, for Prometheus + Alertmanager users.
 Load with `rule_files:` in prometheus.yml; `promtool check rules` validates it and
-{PROMTOOL_TESTS_FILE} unit-tests it.
-Grafana users get the same rules from {GRAFANA_ALERTS_FILE}.
+{PROMTOOL_TESTS_FILE} unit-tests it. Group aitrack-error-budget records the error ratio,
+objective and burn rate of every prompt type (names in docs/telemetry.md) and alerts on burn rates;
+its objectives come from {slo_config.SLO_FILE}.
+Grafana users get the same alerts from {GRAFANA_ALERTS_FILE}.
 runbook_url base: {runbook_base} (generator option --runbook-base-url).
 """,
-            alerts.prometheus_rules(runbook_base),
+            {
+                "groups": [
+                    alerts.prometheus_group(runbook_base),
+                    budget.prometheus_group(objectives, runbook_base),
+                ]
+            },
         ),
         PROMTOOL_TESTS_FILE: _yaml(
             """
 promtool unit tests of aitrack-rules.yaml: `promtool test rules aitrack-rules.test.yaml`.
 """,
-            alerts.promtool_tests(Path(PROMETHEUS_RULES_FILE).name, runbook_base),
+            {
+                "rule_files": [Path(PROMETHEUS_RULES_FILE).name],
+                "evaluation_interval": "1m",
+                "tests": [
+                    *alerts.promtool_cases(runbook_base),
+                    *budget_tests.promtool_cases(objectives, runbook_base),
+                ],
+            },
         ),
     }
 
@@ -145,8 +172,19 @@ def main(argv: list[str] | None = None) -> int:
         default=alerts.DEFAULT_RUNBOOK_BASE_URL,
         help="runbook_url base of the Prometheus rules (default: the repo-relative docs/runbook.md)",
     )
+    parser.add_argument(
+        "--slo",
+        type=Path,
+        default=REPO_ROOT / slo_config.SLO_FILE,
+        help=f"the objectives of the error-budget alerts (default: {slo_config.SLO_FILE})",
+    )
     args = parser.parse_args(argv)
-    files = render(args.runbook_base_url)
+    try:
+        objectives = slo_config.load(args.slo)
+    except (OSError, slo_config.SloConfigError) as error:
+        print(f"cannot read the objectives: {error}", file=sys.stderr)
+        return 2
+    files = render(args.runbook_base_url, objectives)
     if args.check:
         stale = drift(args.root, files)
         if stale:

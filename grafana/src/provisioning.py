@@ -75,17 +75,27 @@ def datasources() -> dict[str, Any]:
     }
 
 
-def _targets_reading_counters_raw() -> list[dict[str, Any]]:
+def _targets_reading_counters_raw(board: dict[str, Any]) -> list[dict[str, Any]]:
     entries = []
-    for panel in dashboard.panels():
+    for panel in board["panels"]:
         for index, target in enumerate(panel.get("targets", [])):
             expr = target.get("expr", "")
-            if " unless " in expr and promql.CALLS in expr:
-                entries.append({"dashboard": dashboard.TITLE, "panel": panel["title"], "targetIdx": index})
+            # The counter read otherwise than through increase(): born series, presence (group by).
+            if promql.CALLS in expr and (" unless " in expr or f"({promql.CALLS}" in expr):
+                entries.append({"dashboard": board["title"], "panel": panel["title"], "targetIdx": index})
     return entries
 
 
-def lint_config() -> dict[str, Any]:
+def _mixed_panels(board: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {"dashboard": board["title"], "panel": panel["title"]}
+        for panel in board["panels"]
+        if panel.get("datasource") == dashboard.MIXED
+    ]
+
+
+def lint_config(board: dict[str, Any]) -> dict[str, Any]:
+    """The exclusions of `board` (the generated dashboard)."""
     multi_datasource = (
         "Multi-datasource dashboard (Prometheus and Tempo): the linter's docs advise excluding the job and "
         "instance rules and filtering on a label both share. Here that is the service: the `service` "
@@ -101,12 +111,22 @@ def lint_config() -> dict[str, Any]:
             "target-instance-rule": {"reason": multi_datasource},
             "target-counter-agg-rule": {
                 "reason": (
-                    "These targets also read aitrack_calls_total as `X unless X offset <window>` to count "
-                    "the series born inside the window from zero: increase() skips a series' first sample, "
-                    "which for sparse failures is the first (often the only) failure of an error.type. "
-                    "Every other use of the counter goes through increase()."
+                    "These targets also read aitrack_calls_total as `max_over_time(X[<window>]) unless X "
+                    "offset <window>` to count the series born inside the window from zero: increase() "
+                    "skips a series' first sample, which for sparse failures is the first (often the only) "
+                    "failure of an error.type. The error-budget targets also read it as `group by (...) "
+                    "(X)`: which prompt types have calls, to give each its objective. Every count of the "
+                    "counter goes through increase()."
                 ),
-                "entries": _targets_reading_counters_raw(),
+                "entries": _targets_reading_counters_raw(board),
+            },
+            "panel-datasource-rule": {
+                "reason": (
+                    "Failure groups joins counts from Prometheus with the latest span of each group from "
+                    "Tempo, so the panel's datasource is Grafana's -- Mixed --; each of its targets names "
+                    "its datasource variable, as the rule asks of single-datasource panels."
+                ),
+                "entries": _mixed_panels(board),
             },
         }
     }

@@ -90,8 +90,8 @@ def failure_rows(
 ) -> list[FailureRow]:
     """One row per service and prompt type with calls in the window."""
     f = prompt_filters(prompt_type)
-    calls = _by_prompt(prometheus.instant(calls_over(since.text, f), now))
-    failed = _by_prompt(prometheus.instant(failed_calls_over(since.text, f), now))
+    calls = _by_prompt(prometheus.instant(promql.calls(f, since.text), now))
+    failed = _by_prompt(prometheus.instant(promql.failed_calls(f, since.text), now))
     consecutive = _by_prompt(prometheus.instant(promql.consecutive_failures(f), now))
     last_failure_ms = _by_prompt(prometheus.instant(promql.last_failure_time_ms(f), now))
     last_error = {
@@ -110,17 +110,6 @@ def failure_rows(
         for (service, prompt), count in calls.items()
         if round(count) > 0
     ]
-
-
-def calls_over(window: str, f: promql.Filters) -> str:
-    """`promql.calls` over any window (the dashboard and the alerts use promql.WINDOW)."""
-    return promql.sum_by_prompt(promql.window_increase(promql.selector(promql.CALLS, *f.calls), window))
-
-
-def failed_calls_over(window: str, f: promql.Filters) -> str:
-    """`promql.failed_calls` over any window."""
-    failed = promql.selector(promql.CALLS, *f.calls, promql.FAILED)
-    return promql.sum_by_prompt(promql.window_increase(failed, window))
 
 
 def prompt_filters(prompt_type: str | None) -> promql.Filters:

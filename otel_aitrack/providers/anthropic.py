@@ -11,9 +11,20 @@ from typing import Any
 
 from .. import names
 from ..errors import categorize
-from ..genai import assistant_message, text_part, to_json
+from ..genai import (
+    Message,
+    Part,
+    assistant_message,
+    message,
+    other_part,
+    reasoning_part,
+    text_part,
+    to_json,
+    tool_call_part,
+    tool_call_response_part,
+)
 from ..names import Category
-from .base import Endpoint, ErrorDetails, ResponseDetails, StreamError
+from .base import Endpoint, ErrorDetails, Provider, ResponseDetails, StreamError
 from .http import attribute, is_http_response, response_attributes, server_attributes, status_error_details
 
 _MESSAGES = "anthropic.resources.messages.messages"
@@ -60,7 +71,7 @@ _ERROR_TYPE_CATEGORIES = {
 }
 
 
-class AnthropicProvider:
+class AnthropicProvider(Provider):
     """The `anthropic` SDK."""
 
     name = "anthropic"
@@ -110,13 +121,15 @@ class AnthropicProvider:
         return AnthropicStreamState(response_attributes(response, _REQUEST_ID_HEADER), capture)
 
     def error_details(self, error: BaseException) -> ErrorDetails:
-        return status_error_details(error, _REQUEST_ID_HEADER, provider_code(error), error_category)
+        return status_error_details(error, _REQUEST_ID_HEADER, provider_code(error), self.category)
+
+    def category(
+        self, error: BaseException | None, error_type: str, status: int | None, code: str | None
+    ) -> str:
+        return error_category(error_type, status, code)
 
     def retry_hooks(self) -> tuple[tuple[str, str], ...]:
         return (("anthropic._base_client", "BaseClient._build_request"),)
-
-    def send_hooks(self) -> tuple[tuple[str, str], ...]:
-        return ()  # the retry hook says its attempt number (`retries_taken`)
 
     def own_span_hooks(self) -> tuple[tuple[str, str], ...]:
         # The SDK's call span (`anthropic.messages.create`): ours takes its place, see docs/providers.md.
@@ -262,8 +275,8 @@ def input_message_attributes(kwargs: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(messages, (list, tuple)) and messages:  # never an iterator: it is the SDK's to read
         attributes[names.GEN_AI_INPUT_MESSAGES] = to_json(
             [
-                {"role": str(_field(message, "role") or "user"), "parts": parts(_field(message, "content"))}
-                for message in messages
+                message(str(_field(item, "role") or "user"), parts(_field(item, "content")))
+                for item in messages
             ]
         )
     system = kwargs.get("system")
@@ -272,16 +285,16 @@ def input_message_attributes(kwargs: Mapping[str, Any]) -> dict[str, Any]:
     return attributes
 
 
-def output_messages(message: Any) -> list[dict[str, Any]] | None:
-    content = getattr(message, "content", None)
+def output_messages(reply: Any) -> list[Message] | None:
+    content = getattr(reply, "content", None)
     if not isinstance(content, list):
         return None
-    output = assistant_message("", getattr(message, "stop_reason", None))
+    output = assistant_message("", getattr(reply, "stop_reason", None))
     output["parts"] = parts(content)
     return [output]
 
 
-def parts(content: Any) -> list[dict[str, Any]]:
+def parts(content: Any) -> list[Part]:
     """Semantic-convention parts of an Anthropic content: a string, or a list of content blocks."""
     if isinstance(content, str):
         return [text_part(content)]
@@ -290,23 +303,17 @@ def parts(content: Any) -> list[dict[str, Any]]:
     return [] if content is None else [text_part(str(content))]
 
 
-def _part(block: Any) -> dict[str, Any]:
+def _part(block: Any) -> Part:
     kind = _field(block, "type")
     if kind == "text":
         return text_part(str(_field(block, "text") or ""))
     if kind == "thinking":
-        return {"type": "reasoning", "content": str(_field(block, "thinking") or "")}
+        return reasoning_part(str(_field(block, "thinking") or ""))
     if kind in ("tool_use", "server_tool_use"):
-        return {
-            "type": "tool_call",
-            "id": _field(block, "id"),
-            "name": _field(block, "name"),
-            "arguments": _field(block, "input"),
-        }
+        return tool_call_part(_field(block, "id"), _field(block, "name"), _field(block, "input"))
     if kind == "tool_result":
-        response = _field(block, "content")
-        return {"type": "tool_call_response", "id": _field(block, "tool_use_id"), "response": response}
-    return {"type": str(kind or "unknown")}
+        return tool_call_response_part(_field(block, "tool_use_id"), _field(block, "content"))
+    return other_part(kind)
 
 
 def _field(item: Any, name: str) -> Any:

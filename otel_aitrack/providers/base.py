@@ -1,15 +1,20 @@
 """The provider contract: the few questions the core asks of each provider SDK.
 
 The core (spans, metrics, failure book, streams, redaction) knows nothing of any SDK. A provider module
-answers: which methods to wrap, how to read the request and the response, what an error carries, and
-what ends a stream. Every answer is a pure function of its inputs.
+answers: which methods to wrap, how to read the request and the response, what an error carries (and
+which category it is), and what ends a stream. Every answer is a pure function of its inputs.
+`Provider` is the required part (abstract) and the hooks an SDK may need (no-op by default).
 """
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
+
+from ..errors import categorize
+from ..genai import Message
 
 
 class Endpoint(NamedTuple):
@@ -49,7 +54,7 @@ class ResponseDetails:
 
     attributes: dict[str, Any] = field(default_factory=dict)
     tokens: dict[str, int] = field(default_factory=dict)  # {"input": n, "output": m}
-    output_messages: list[dict[str, Any]] | None = None
+    output_messages: list[Message] | None = None
 
 
 @dataclass
@@ -72,8 +77,13 @@ class StreamState(Protocol):
     def details(self) -> ResponseDetails: ...
 
 
-class Provider(Protocol):
-    """One provider SDK, as the core sees it."""
+class Provider(ABC):
+    """One provider SDK, as the core sees it.
+
+    A provider answers the five abstract questions (the request, a response, a stream, an error) and
+    overrides only the hooks its SDK needs; each hook's default is "nothing to do". A provider that
+    forgets a required answer cannot be made (TypeError naming it), rather than failing at a call.
+    """
 
     name: str  # default gen_ai.provider.name
     # The SDK's top package: a call made from its own code during one of our calls is the SDK
@@ -81,33 +91,53 @@ class Provider(Protocol):
     package: str
     endpoints: tuple[Endpoint, ...]
 
+    # --- required ----------------------------------------------------------------------------------
+
+    @abstractmethod
     def request_attributes(self, endpoint: Endpoint, instance: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
         """Span attributes known before the call: model, server address and port, provider name."""
-        ...
+
+    @abstractmethod
+    def response_details(self, endpoint: Endpoint, result: Any, capture: bool) -> ResponseDetails:
+        """What a non-stream result tells: ids, model, finish reasons, tokens, request id."""
+
+    @abstractmethod
+    def is_stream(self, result: Any) -> bool:
+        """The result is a stream to follow (its call ends when the stream does)."""
+
+    @abstractmethod
+    def stream_state(self, endpoint: Endpoint, stream: Any, capture: bool) -> StreamState:
+        """A follower of one stream's chunks."""
+
+    @abstractmethod
+    def error_details(self, error: BaseException) -> ErrorDetails:
+        """What an exception of the SDK tells: status, provider code, request id, and its category
+        (from `self.category`: a provider's categories are decided there, and only there)."""
+
+    # --- categories: the one place a provider's failures are categorised ----------------------------
+
+    def category(
+        self, error: BaseException | None, error_type: str, status: int | None, code: str | None
+    ) -> str:
+        """`aitrack.error.category` of a failure: of an exception (`error`), or of a stream's error event
+        (`error` None). The default reads the class name, the HTTP status and the provider's code."""
+        return categorize(error_type, status, code)
+
+    # --- hooks: override what the SDK needs ---------------------------------------------------------
 
     def input_messages(self, endpoint: Endpoint, kwargs: dict[str, Any]) -> dict[str, Any]:
         """Captured-content attributes of the request (only asked when content capture is on)."""
-        ...
-
-    def response_details(self, endpoint: Endpoint, result: Any, capture: bool) -> ResponseDetails:
-        """What a non-stream result tells: ids, model, finish reasons, tokens, request id."""
-        ...
-
-    def is_stream(self, result: Any) -> bool: ...
-
-    def stream_state(self, endpoint: Endpoint, stream: Any, capture: bool) -> StreamState: ...
-
-    def error_details(self, error: BaseException) -> ErrorDetails: ...
+        return {}
 
     def retry_hooks(self) -> tuple[tuple[str, str], ...]:
         """(module, "Class.method") of the SDK's per-attempt request builder, to count retries."""
-        ...
+        return ()
 
     def send_hooks(self) -> tuple[tuple[str, str], ...]:
         """(module, "Class.method") around the SDK's retry loop, for retry hooks that take no `retries_taken`:
         the attempts after each call of it are counted as one request's (so that several requests of one
         call, e.g. automatic function calling, are not counted as resends)."""
-        ...
+        return ()
 
     def own_span_hooks(self) -> tuple[tuple[str, str], ...]:
         """(module, "function") of the SDK's own span starter, for an SDK that traces its calls itself.
@@ -117,7 +147,7 @@ class Provider(Protocol):
         carrying our call's span context instead: one span per call, and whatever the SDK does with its
         span (propagating the trace context in request headers) points at ours.
         """
-        ...
+        return ()
 
     def own_span_of_call(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any] | None:
         """Asked with the arguments of the span starter of `own_span_hooks`, during one of our calls.
@@ -127,12 +157,13 @@ class Provider(Protocol):
         attributes the application gave the SDK for the call (`gen_ai.conversation.id`), which our
         span takes over.
         """
-        ...
+        return None
 
     def defer_request(self, endpoint: Endpoint, manager: Any, instrument: Callable[[Any], Any]) -> None:
         """For a deferred endpoint: replace the request that `manager` will send with `instrument(request)`.
 
         `request` is what the manager holds (a callable, or an awaitable for an async endpoint);
         `instrument(request)` is its stand-in of the same kind, which runs it as one instrumented call.
+        Only asked of a provider with deferred endpoints.
         """
-        ...
+        raise LookupError(f"{type(self).__name__} has no deferred endpoint")

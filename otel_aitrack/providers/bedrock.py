@@ -11,15 +11,26 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from .. import names
 from ..errors import categorize, is_transport_error
-from ..genai import assistant_message, text_part, to_json
+from ..genai import (
+    Message,
+    Part,
+    assistant_message,
+    message,
+    other_part,
+    reasoning_part,
+    text_part,
+    to_json,
+    tool_call_part,
+    tool_call_response_part,
+)
 from ..names import Category, ProviderName
-from .base import Endpoint, ErrorDetails, ResponseDetails, StreamError
+from .base import Endpoint, ErrorDetails, Provider, ResponseDetails, StreamError
 from .http import server_attributes
 
 SERVICE = "bedrock-runtime"
@@ -121,8 +132,10 @@ def invoke_operation(model_id: str) -> str:
 MAKE_API_CALL = Endpoint("botocore.client", "BaseClient._make_api_call", "chat", False, route=route)
 
 
-class BedrockProvider:
-    """boto3's `bedrock-runtime` client: converse, converse_stream, invoke_model and its stream."""
+class BedrockProvider(Provider):
+    """boto3's `bedrock-runtime` client: converse, converse_stream, invoke_model and its stream.
+    botocore says its own count of resends (`ResponseMetadata.RetryAttempts`, on errors too): no retry
+    hook; it traces nothing itself."""
 
     name = ProviderName.AWS_BEDROCK
     # Every call reaches `_make_api_call` from botocore's generated method, and botocore never calls
@@ -187,25 +200,17 @@ class BedrockProvider:
             status_code=status,
             provider_code=code,
             request_id=_request_id(metadata),
-            category=error_category(error, status, code),
+            category=self.category(error, type(error).__name__, status, code),
             error_type=error_type(error, code),
             resend_count=_int(metadata.get("RetryAttempts")),
         )
 
-    def retry_hooks(self) -> tuple[tuple[str, str], ...]:
-        return ()  # botocore says its own count: `ResponseMetadata.RetryAttempts`, on errors too
-
-    def send_hooks(self) -> tuple[tuple[str, str], ...]:
-        return ()
-
-    def own_span_hooks(self) -> tuple[tuple[str, str], ...]:
-        return ()  # botocore does not trace its calls itself
-
-    def own_span_of_call(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any] | None:
-        return None  # never asked: no own-span hook
-
-    def defer_request(self, endpoint: Endpoint, manager: Any, instrument: Callable[[Any], Any]) -> None:
-        """Never asked: no Bedrock endpoint is deferred."""
+    def category(
+        self, error: BaseException | None, error_type: str, status: int | None, code: str | None
+    ) -> str:
+        if error is None:  # an error event that raised nothing: by its code alone
+            return _CODE_CATEGORIES.get((code or "").lower()) or categorize(error_type, status, code)
+        return error_category(error, status, code)
 
 
 def _is_botocore_stream(value: Any) -> bool:
@@ -512,7 +517,7 @@ def input_message_attributes(params: Mapping[str, Any]) -> dict[str, Any]:
     messages = params.get("messages")
     if isinstance(messages, (list, tuple)) and messages:
         attributes[names.GEN_AI_INPUT_MESSAGES] = to_json(
-            [{"role": str(_get(m, "role") or "user"), "parts": parts(_get(m, "content"))} for m in messages]
+            [message(str(_get(m, "role") or "user"), parts(_get(m, "content"))) for m in messages]
         )
     system = params.get("system")
     if isinstance(system, (list, tuple)) and system:
@@ -520,41 +525,32 @@ def input_message_attributes(params: Mapping[str, Any]) -> dict[str, Any]:
     return attributes
 
 
-def _output_message(content: Any, reason: str | None) -> dict[str, Any]:
-    message = assistant_message("", reason)
-    message["parts"] = parts(content)
-    return message
+def _output_message(content: Any, reason: str | None) -> Message:
+    output = assistant_message("", reason)
+    output["parts"] = parts(content)
+    return output
 
 
-def parts(content: Any) -> list[dict[str, Any]]:
+def parts(content: Any) -> list[Part]:
     """Semantic-convention parts of Converse content blocks (`text`, `toolUse`, `toolResult`, …)."""
     return [_part(block) for block in _list(content)]
 
 
-def _part(block: Any) -> dict[str, Any]:
+def _part(block: Any) -> Part:
     if not isinstance(block, Mapping):
-        return {"type": "unknown"}
+        return other_part("unknown")
     if "text" in block:
         return text_part(str(block["text"]))
     tool = block.get("toolUse")
     if isinstance(tool, Mapping):
-        return {
-            "type": "tool_call",
-            "id": tool.get("toolUseId"),
-            "name": tool.get("name"),
-            "arguments": tool.get("input"),
-        }
+        return tool_call_part(tool.get("toolUseId"), tool.get("name"), tool.get("input"))
     result = block.get("toolResult")
     if isinstance(result, Mapping):
-        return {
-            "type": "tool_call_response",
-            "id": result.get("toolUseId"),
-            "response": result.get("content"),
-        }
+        return tool_call_response_part(result.get("toolUseId"), result.get("content"))
     reasoning = _get(_get(block, "reasoningContent"), "reasoningText")
     if reasoning is not None:
-        return {"type": "reasoning", "content": str(_get(reasoning, "text") or "")}
-    return {"type": next(iter(block), "unknown")}  # image, document, video, cachePoint, guardContent, …
+        return reasoning_part(str(_get(reasoning, "text") or ""))
+    return other_part(next(iter(block), "unknown"))  # image, document, video, cachePoint, guardContent, …
 
 
 # --- Small readers --------------------------------------------------------------------------------

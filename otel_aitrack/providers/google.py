@@ -8,14 +8,26 @@ REST body's camelCase only inside an error's `details`).
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .. import names
 from ..errors import categorize, is_transport_error
-from ..genai import assistant_message, text_part, to_json
+from ..genai import (
+    Message,
+    Part,
+    assistant_message,
+    blob_part,
+    message,
+    other_part,
+    reasoning_part,
+    text_part,
+    to_json,
+    tool_call_part,
+    tool_call_response_part,
+)
 from ..names import Category, ProviderName
-from .base import Endpoint, ErrorDetails, ResponseDetails, StreamError
+from .base import Endpoint, ErrorDetails, Provider, ResponseDetails, StreamError
 from .http import attribute, server_attributes
 
 _MODELS = "google.genai.models"
@@ -58,7 +70,7 @@ _STATUS_CATEGORIES = {
 _AUTH_REASONS = frozenset({"API_KEY_INVALID", "API_KEY_EXPIRED", "API_KEY_SERVICE_BLOCKED"})
 
 
-class GoogleProvider:
+class GoogleProvider(Provider):
     """The `google-genai` SDK (`genai.Client(...).models` and `.aio.models`)."""
 
     name = ANY_GOOGLE
@@ -101,10 +113,16 @@ class GoogleProvider:
     def error_details(self, error: BaseException) -> ErrorDetails:
         status = http_status(error)
         code = provider_code(error)
-        category = error_category(type(error).__name__, status, code, attribute(error, "details"))
-        if category == Category.OTHER and is_transport_error(error):
-            category = Category.CONNECTION
-        return ErrorDetails(status, code, None, category)
+        return ErrorDetails(status, code, None, self.category(error, type(error).__name__, status, code))
+
+    def category(
+        self, error: BaseException | None, error_type: str, status: int | None, code: str | None
+    ) -> str:
+        """By the status and the google.rpc details; google-genai does not wrap transport errors."""
+        category = error_category(error_type, status, code, attribute(error, "details"))
+        if category == Category.OTHER and error is not None and is_transport_error(error):
+            return Category.CONNECTION
+        return category
 
     def retry_hooks(self) -> tuple[tuple[str, str], ...]:
         # One attempt each, called by the SDK's tenacity loop (`HttpRetryOptions`).
@@ -116,15 +134,6 @@ class GoogleProvider:
     def send_hooks(self) -> tuple[tuple[str, str], ...]:
         # One request, retried by the loop inside; automatic function calling sends several per call.
         return ((_API_CLIENT, "BaseApiClient._request"), (_API_CLIENT, "BaseApiClient._async_request"))
-
-    def own_span_hooks(self) -> tuple[tuple[str, str], ...]:
-        return ()  # google-genai does not trace its calls itself
-
-    def own_span_of_call(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any] | None:
-        return None  # never asked: no own-span hook
-
-    def defer_request(self, endpoint: Endpoint, manager: Any, instrument: Callable[[Any], Any]) -> None:
-        """Never asked: no Google endpoint is deferred."""
 
 
 def provider_name(client: Any) -> str:
@@ -316,37 +325,37 @@ def input_message_attributes(kwargs: Mapping[str, Any]) -> dict[str, Any]:
     return attributes
 
 
-def request_messages(contents: Any) -> list[dict[str, Any]]:
+def request_messages(contents: Any) -> list[Message]:
     """`contents` as messages: a string, a Content, or a list (never an iterator: the SDK reads it) of
     strings, Parts and Contents, the SDK's dicts and models alike."""
     if contents is None:
         return []
     items = list(contents) if isinstance(contents, (list, tuple)) else [contents]
-    messages: list[dict[str, Any]] = []
+    messages: list[Message] = []
     loose = False  # the last message gathers loose strings and Parts, as the SDK sends them: one user turn
     for item in items:
         if _field(item, "parts") is not None:
-            messages.append({"role": _role(_field(item, "role")), "parts": parts(_field(item, "parts"))})
+            messages.append(message(_role(_field(item, "role")), parts(_field(item, "parts"))))
             loose = False
         elif loose:
             messages[-1]["parts"].extend(parts(item))
         else:
-            messages.append({"role": "user", "parts": parts(item)})
+            messages.append(message("user", parts(item)))
             loose = True
     return messages
 
 
-def output_messages(response: Any) -> list[dict[str, Any]] | None:
+def output_messages(response: Any) -> list[Message] | None:
     candidates = getattr(response, "candidates", None)
     if not isinstance(candidates, list):
         return None
     return [_candidate_message(candidate) for candidate in candidates]
 
 
-def _candidate_message(candidate: Any) -> dict[str, Any]:
-    message = assistant_message("", _text(getattr(candidate, "finish_reason", None)))
-    message["parts"] = parts(_field(getattr(candidate, "content", None), "parts") or [])
-    return message
+def _candidate_message(candidate: Any) -> Message:
+    output = assistant_message("", _text(getattr(candidate, "finish_reason", None)))
+    output["parts"] = parts(_field(getattr(candidate, "content", None), "parts") or [])
+    return output
 
 
 def _candidate_text(candidate: Any) -> str:
@@ -354,7 +363,7 @@ def _candidate_text(candidate: Any) -> str:
     return "".join(str(_field(part, "text") or "") for part in content_parts)
 
 
-def parts(content: Any) -> list[dict[str, Any]]:
+def parts(content: Any) -> list[Part]:
     """Semantic-convention parts of a string, a Part, a Content or a list of them."""
     if isinstance(content, str):
         return [text_part(content)]
@@ -366,29 +375,20 @@ def parts(content: Any) -> list[dict[str, Any]]:
     return [] if content is None else [_part(content)]
 
 
-def _part(part: Any) -> dict[str, Any]:
+def _part(part: Any) -> Part:
     text = _field(part, "text")
     if isinstance(text, str):
-        return {"type": "reasoning", "content": text} if _field(part, "thought") is True else text_part(text)
+        return reasoning_part(text) if _field(part, "thought") is True else text_part(text)
     call = _field(part, "function_call")
     if call is not None:
-        return {
-            "type": "tool_call",
-            "id": _field(call, "id"),
-            "name": _field(call, "name"),
-            "arguments": _field(call, "args"),
-        }
+        return tool_call_part(_field(call, "id"), _field(call, "name"), _field(call, "args"))
     result = _field(part, "function_response")
     if result is not None:
-        return {
-            "type": "tool_call_response",
-            "id": _field(result, "id"),
-            "response": _field(result, "response"),
-        }
+        return tool_call_response_part(_field(result, "id"), _field(result, "response"))
     blob = _field(part, "inline_data") or _field(part, "file_data")
     if blob is not None:
-        return {"type": "blob", "mime_type": _field(blob, "mime_type")}
-    return {"type": "unknown"}
+        return blob_part(_field(blob, "mime_type"))
+    return other_part("unknown")
 
 
 def _role(role: Any) -> str:

@@ -72,7 +72,7 @@ def status_error_details(
     error: BaseException,
     request_id_header: str,
     code: str | None,
-    category: Callable[[str, int | None, str | None], str],
+    category: Callable[[BaseException | None, str, int | None, str | None], str],
 ) -> ErrorDetails:
     """HTTP status, provider code, request id and category of an SDK exception.
 
@@ -84,4 +84,4 @@ def status_error_details(
     request_id = attribute(error, "request_id")
     if not isinstance(request_id, str):
         request_id = header(attribute(error, "response"), request_id_header)
-    return ErrorDetails(status, code, request_id, category(type(error).__name__, status, code))
+    return ErrorDetails(status, code, request_id, category(error, type(error).__name__, status, code))

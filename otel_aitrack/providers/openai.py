@@ -6,14 +6,20 @@ really goes to (Azure, Groq, a vLLM server, …) is worked out in `compatible.py
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from .. import names
-from ..errors import categorize
-from ..genai import assistant_message, text_part, to_json
+from ..genai import (
+    Message,
+    Part,
+    assistant_message,
+    message,
+    text_part,
+    to_json,
+)
 from . import compatible
-from .base import Endpoint, ErrorDetails, ResponseDetails, StreamError
+from .base import Endpoint, ErrorDetails, Provider, ResponseDetails, StreamError
 from .http import attribute, response_attributes, status_error_details
 from .http import is_http_response as _is_http_response
 
@@ -38,8 +44,9 @@ _REQUEST_ID_HEADER = "x-request-id"
 _RESPONSES_TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed", "error"})
 
 
-class OpenAIProvider:
-    """The `openai` SDK."""
+class OpenAIProvider(Provider):
+    """The `openai` SDK. Its retry hook says its attempt number (`retries_taken`); it traces nothing
+    itself; its `stream(...)` helpers send their request through `create`, wrapped already."""
 
     name = "openai"
     package = "openai"
@@ -81,22 +88,10 @@ class OpenAIProvider:
         return OpenAIStreamState(http_response_attributes(getattr(stream, "response", None)), capture)
 
     def error_details(self, error: BaseException) -> ErrorDetails:
-        return status_error_details(error, _REQUEST_ID_HEADER, provider_code(error), categorize)
+        return status_error_details(error, _REQUEST_ID_HEADER, provider_code(error), self.category)
 
     def retry_hooks(self) -> tuple[tuple[str, str], ...]:
         return (("openai._base_client", "BaseClient._build_request"),)
-
-    def send_hooks(self) -> tuple[tuple[str, str], ...]:
-        return ()  # the retry hook says its attempt number (`retries_taken`)
-
-    def own_span_hooks(self) -> tuple[tuple[str, str], ...]:
-        return ()  # the openai SDK does not trace its calls itself
-
-    def own_span_of_call(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any] | None:
-        return None  # never asked: no own-span hook
-
-    def defer_request(self, endpoint: Endpoint, manager: Any, instrument: Callable[[Any], Any]) -> None:
-        """Never asked: the `stream(...)` helpers send their request through `create`, wrapped already."""
 
 
 def provider_code(error: BaseException) -> str | None:
@@ -301,15 +296,15 @@ def _str(obj: Any, attribute: str) -> str | None:
 
 def input_message_attributes(endpoint: Endpoint, kwargs: Mapping[str, Any]) -> dict[str, Any]:
     """`gen_ai.input.messages` / `gen_ai.system_instructions` as semantic-convention JSON."""
-    messages: list[dict[str, Any]] = []
-    system: list[dict[str, Any]] = []
-    for message in _request_messages(kwargs):
-        role = str(message.get("role", "user"))
-        parts = _parts(message.get("content"))
+    messages: list[Message] = []
+    system: list[Part] = []
+    for item in _request_messages(kwargs):
+        role = str(item.get("role", "user"))
+        parts = _parts(item.get("content"))
         if role in {"system", "developer"}:
             system.extend(parts)
         else:
-            messages.append({"role": role, "parts": parts})
+            messages.append(message(role, parts))
     instructions = kwargs.get("instructions")
     if isinstance(instructions, str):
         system.append(text_part(instructions))
@@ -321,7 +316,7 @@ def input_message_attributes(endpoint: Endpoint, kwargs: Mapping[str, Any]) -> d
     return attributes
 
 
-def output_messages(result: Any) -> list[dict[str, Any]] | None:
+def output_messages(result: Any) -> list[Message] | None:
     choices = getattr(result, "choices", None)
     if isinstance(choices, list):
         return [
@@ -347,7 +342,7 @@ def _request_messages(kwargs: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return []
 
 
-def _parts(content: Any) -> list[dict[str, Any]]:
+def _parts(content: Any) -> list[Part]:
     if isinstance(content, str):
         return [text_part(content)]
     if isinstance(content, list):

@@ -26,9 +26,12 @@ PROVIDER = "gen_ai_provider_name"
 MODEL = "gen_ai_request_model"
 ERROR_TYPE = "error_type"
 CATEGORY = "aitrack_error_category"  # aitrack.error.category: on failed calls only, one of 11 values
+# aitrack.error.fingerprint: on failed calls only, 16 hex digits, at most 20 per prompt type, then `_overflow`
+FINGERPRINT = "aitrack_error_fingerprint"
 TOKEN_TYPE = "gen_ai_token_type"
 FAILED = f'{ERROR_TYPE}!=""'
 CATEGORIZED = f'{CATEGORY}!=""'
+FINGERPRINTED = f'{FINGERPRINT}!=""'
 # The semconv histograms are also written by other OpenAI instrumentations running beside ours
 # (docs/coexistence.md); only ours carry a prompt type, so this keeps their series out.
 OURS = f'{PROMPT}!=""'
@@ -93,10 +96,13 @@ def window_increase(series: str, window: str) -> str:
 
     `increase()` starts at a series' first sample, so the first failure of a new `error_type` (its
     series appears with value 1) would be invisible; failures are sparse, so that is most of them.
-    Series that existed `window` ago use increase(); series that did not count their whole value.
+    Series that existed `window` ago use increase(); series that did not count their whole value,
+    the highest they reached in the window, so a series whose process has exited since (the series of
+    an `instance` that is gone) still counts: that matters for windows of hours and days.
     """
     existed = f"{series} offset {window}"
-    return f"(increase({series}[{window}]) and {existed})\nor ({series} unless {existed})"
+    born = f"max_over_time({series}[{window}]) unless {existed}"
+    return f"(increase({series}[{window}]) and {existed})\nor ({born})"
 
 
 def sum_by_prompt(body: str) -> str:
@@ -104,18 +110,19 @@ def sum_by_prompt(body: str) -> str:
 
 
 # --- Per prompt type, over WINDOW: the table, the failure-rate panel and the alerts --------------
-def calls(f: Filters) -> str:
-    return sum_by_prompt(window_increase(selector(CALLS, *f.calls), WINDOW))
+# (The error-budget rules, otel_aitrack/stack/slo.py, take the same expressions over longer windows.)
+def calls(f: Filters, window: str = WINDOW) -> str:
+    return sum_by_prompt(window_increase(selector(CALLS, *f.calls), window))
 
 
-def failed_calls(f: Filters) -> str:
-    return sum_by_prompt(window_increase(selector(CALLS, *f.calls, FAILED), WINDOW))
+def failed_calls(f: Filters, window: str = WINDOW) -> str:
+    return sum_by_prompt(window_increase(selector(CALLS, *f.calls, FAILED), window))
 
 
-def failure_ratio(f: Filters) -> str:
+def failure_ratio(f: Filters, window: str = WINDOW) -> str:
     """Failed / all calls; 0 for prompt types without failures, nothing for those without calls."""
-    failed_or_zero = f"{failed_calls(f)}\nor\n{calls(f)} * 0"
-    return f"{group('', failed_or_zero)}\n/\n{group('', f'{calls(f)} > 0')}"
+    failed_or_zero = f"{failed_calls(f, window)}\nor\n{calls(f, window)} * 0"
+    return f"{group('', failed_or_zero)}\n/\n{group('', f'{calls(f, window)} > 0')}"
 
 
 def consecutive_failures(f: Filters) -> str:
@@ -183,6 +190,13 @@ def failures_by_category(f: Filters) -> str:
     all `ClientError`)."""
     failed = selector(CALLS, *f.calls, CATEGORIZED)
     return group(f"sum by ({by(PROMPT, CATEGORY)}) ", window_increase(failed, "$__range"))
+
+
+def failure_groups(f: Filters) -> str:
+    """Failed calls over the dashboard's time range per fingerprint (one kind of failure from one place
+    in the code), prompt type and error_type; `_overflow` holds the groups past the bound."""
+    failed = selector(CALLS, *f.calls, FINGERPRINTED)
+    return group(f"sum by ({by(PROMPT, ERROR_TYPE, FINGERPRINT)}) ", window_increase(failed, "$__range"))
 
 
 def latency_quantile(quantile: float, f: Filters, histogram: str = DURATION_BUCKET) -> str:

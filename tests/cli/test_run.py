@@ -104,7 +104,10 @@ def test_otel_settings_apply_to_the_program(fake: FakeOpenAI, tmp_path: Path) ->
     assert table_rows(done.stderr)["summarize_ticket"][:3] == ["3", "0", "0.0 %"]
 
 
-SLEEPER = """
+# A program as a terminal starts it: Ctrl-C raises KeyboardInterrupt. (A test run started in the
+# background of a shell inherits SIGINT ignored, and so would the program, as without otel-aitrack.)
+INTERRUPTIBLE = "import signal; signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+SLEEPER = INTERRUPTIBLE + """
 import sys, time, openai, otel_aitrack
 client = openai.OpenAI(base_url=sys.argv[1], api_key="sk-proj-x0123456789abcdef", max_retries=0)
 with otel_aitrack.track("classify_email"):
@@ -154,7 +157,7 @@ def test_sigterm_reaches_the_program_and_gives_128_plus_15(fake: FakeOpenAI, tmp
 
 
 # The program counts its interrupts: a second SIGINT during its cleanup would be a second traceback.
-COUNTING_SLEEPER = """
+COUNTING_SLEEPER = INTERRUPTIBLE + """
 import sys, time
 try:
     print("ready", flush=True)

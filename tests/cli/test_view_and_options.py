@@ -93,18 +93,11 @@ def test_since_refuses_what_promql_would(text: str) -> None:
         options.window(text)
 
 
-@pytest.mark.parametrize("prompt_type", [None, "classify_email"])
-def test_over_the_alert_window_the_counts_are_the_dashboards_expressions(prompt_type: str | None) -> None:
-    f = failures.prompt_filters(prompt_type)
-    assert failures.calls_over(promql.WINDOW, f) == promql.calls(f)
-    assert failures.failed_calls_over(promql.WINDOW, f) == promql.failed_calls(f)
-
-
 def test_a_prompt_type_filters_calls_and_gauges() -> None:
     f = failures.prompt_filters("classify_email")
     assert f.calls == f.prompt == ('gen_ai_prompt_name="classify_email"',)
-    assert 'gen_ai_prompt_name="classify_email"' in failures.calls_over("1h", f)
-    assert "[1h]" in failures.calls_over("1h", f)
+    assert 'gen_ai_prompt_name="classify_email"' in promql.calls(f, "1h")
+    assert "[1h]" in promql.calls(f, "1h")
 
 
 def test_traceql_selects_the_failure_attributes_and_the_traceback_on_request() -> None:

@@ -260,8 +260,11 @@ GOOGLE_MODEL = google_server.DEFAULT_MODEL
 GOOGLE_VERSION = tuple(int(part) for part in genai.__version__.split(".")[:2])
 # The SDK retries only when asked to (`HttpRetryOptions`, absent in google-genai 1.20).
 GOOGLE_RETRIES = hasattr(google_types, "HttpRetryOptions")
-# google-genai 1.20 drops the answer's `responseId` (later versions keep it).
-GOOGLE_RESPONSE_IDS = "response_id" in google_types.GenerateContentResponse.model_fields
+# google-genai 1.20 drops the answer's `responseId` (later versions keep it): its response model has the
+# field, but the SDK's conversion of the Gemini API's answer does not copy it.
+GOOGLE_RESPONSE_IDS = "responseId" in inspect.getsource(
+    getattr(google_models, "_GenerateContentResponse_from_mldev", lambda: None)
+)
 
 
 def google_client(

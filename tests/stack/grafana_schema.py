@@ -27,16 +27,42 @@ register_default_plugins()
 SDK_PACKAGE = "grafana_foundation_sdk"
 
 
+# A panel whose targets each name their own datasource (Grafana's "-- Mixed --" datasource).
+MIXED = {"type": "datasource", "uid": "-- Mixed --"}
+
+
 def problems(dashboard: dict[str, Any]) -> list[str]:
     """Everything in `dashboard` that Grafana's schema does not accept; empty when it is valid."""
+    # The SDK decodes a panel's targets as queries of the panel's datasource; Grafana runs each target
+    # of a mixed panel on its own. So those targets are set aside here and decoded one by one.
+    mixed = {
+        index for index, panel in enumerate(dashboard.get("panels", [])) if panel.get("datasource") == MIXED
+    }
+    panels = [
+        {key: value for key, value in panel.items() if key != "targets" or index not in mixed}
+        for index, panel in enumerate(dashboard.get("panels", []))
+    ]
     try:
-        model = schema.Dashboard.from_json(dashboard)
+        model = schema.Dashboard.from_json(
+            {**dashboard, "panels": panels} if "panels" in dashboard else dashboard
+        )
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         return [f"does not decode: {type(error).__name__} {error}"]
-    found = list(lost(dashboard, encoded(model), "dashboard"))
+    found = list(lost({**dashboard, "panels": panels}, encoded(model), "dashboard"))
     found += enum_problems(model, "dashboard")
     for index, panel in enumerate(dashboard.get("panels", [])):
         found += panel_problems(panel, f"panels[{index}]")
+        if index in mixed:
+            found += _mixed_target_problems(panel, f"dashboard.panels[{index}]")
+    return found
+
+
+def _mixed_target_problems(panel: dict[str, Any], path: str) -> list[str]:
+    found: list[str] = []
+    for index, target in enumerate(panel.get("targets", [])):
+        where = f"{path}.targets[{index}]"
+        query = runtime.dataquery_from_json(target, str(target.get("datasource", {}).get("type", "")))
+        found += [*lost(target, encoded(query), where), *enum_problems(query, where)]
     return found
 
 
@@ -129,9 +155,11 @@ def panel_problems(panel: dict[str, Any], path: str) -> list[str]:
     if kind != "row" and runtime.panelcfg_config(kind) is None:
         return [f"{path}.type: {kind!r} is no panel type Grafana's schema knows"]
     found = [
-        f"{path}.targets[{index}]: datasource type {panel.get('datasource', {}).get('type')!r} unknown"
+        f"{path}.targets[{index}]: datasource type {_datasource_type(panel, target)!r} unknown"
         for index, target in enumerate(panel.get("targets", []))
-        if isinstance(runtime.dataquery_from_json(target, _datasource_type(panel)), runtime.UnknownDataquery)
+        if isinstance(
+            runtime.dataquery_from_json(target, _datasource_type(panel, target)), runtime.UnknownDataquery
+        )
     ]
     for index, transformation in enumerate(panel.get("transformations", [])):
         where = f"{path}.transformations[{index}]"
@@ -142,8 +170,10 @@ def panel_problems(panel: dict[str, Any], path: str) -> list[str]:
     return found
 
 
-def _datasource_type(panel: dict[str, Any]) -> str:
-    return str((panel.get("datasource") or {}).get("type", ""))
+def _datasource_type(panel: dict[str, Any], target: dict[str, Any]) -> str:
+    """The datasource type a target's query is of: the panel's, or the target's own in a mixed panel."""
+    holder = target if panel.get("datasource") == MIXED else panel
+    return str((holder.get("datasource") or {}).get("type", ""))
 
 
 def _decoded(kind: Any, data: dict[str, Any], path: str) -> list[str]:

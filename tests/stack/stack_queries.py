@@ -42,14 +42,21 @@ def dashboard_targets() -> list[tuple[str, str, str]]:
     return [
         (panel["title"], target["refId"], target["expr"])
         for panel in dashboard["panels"]
-        for target in panel["targets"]
+        for target in panel.get("targets", [])  # a row has none
         if target["datasource"]["uid"] == "${prometheus_datasource}"
     ]
 
 
 def prometheus_alert_exprs() -> dict[str, str]:
+    """The threshold alerts (the first group; the error-budget group has tests of its own)."""
     rules = yaml.safe_load(RULES.read_text())["groups"][0]["rules"]
     return {rule["alert"]: rule["expr"] for rule in rules}
+
+
+def rule_names() -> list[str]:
+    """Every rule of the rules file, alerts and recording rules, of every group."""
+    groups = yaml.safe_load(RULES.read_text())["groups"]
+    return [rule.get("alert") or rule["record"] for group in groups for rule in group["rules"]]
 
 
 def grafana_lookups() -> dict[str, dict[str, str]]:

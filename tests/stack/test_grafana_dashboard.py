@@ -203,13 +203,20 @@ def _datasource_refs(node: Any) -> list[Any]:
     return []
 
 
+MIXED = {"type": "datasource", "uid": "-- Mixed --"}
+
+
 def test_every_datasource_reference_is_a_datasource_variable() -> None:
-    refs = _datasource_refs(DASHBOARD)
+    # Failure groups joins Prometheus and Tempo: Grafana's -- Mixed -- panel, each target its own.
+    mixed = [p for p in DASHBOARD["panels"] if p.get("datasource") == MIXED]
+    assert [p["title"] for p in mixed] == ["Failure groups"]
+    refs = [r for r in _datasource_refs(DASHBOARD) if r != MIXED]
     assert len(refs) > 20
     assert {(r["type"], r["uid"]) for r in refs} == {
         ("prometheus", "${prometheus_datasource}"),
         ("tempo", "${tempo_datasource}"),
     }
+    assert [t["datasource"]["type"] for t in mixed[0]["targets"]] == ["prometheus", "tempo"]
 
 
 def test_datasource_variables_default_to_the_provisioned_uids() -> None:

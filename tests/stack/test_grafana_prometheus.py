@@ -13,6 +13,7 @@ one call, and a ratio within RATIO_TOLERANCE, where a wrong one misses by more t
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import subprocess
@@ -56,7 +57,10 @@ def test_promtool_check_rules_accepts_the_rules_file(promtool: str) -> None:
         [promtool, "check", "rules", str(RULES)], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 3 rules found" in result.stdout
+    groups = yaml.safe_load(RULES.read_text())["groups"]
+    # 3 threshold alerts; 6 error ratios, the objectives, 6 burn rates and 3 burn-rate alerts.
+    assert [len(group["rules"]) for group in groups] == [3, 16]
+    assert "SUCCESS: 19 rules found" in result.stdout
 
 
 def test_promtool_unit_tests_of_the_rules_pass(promtool: str) -> None:
@@ -106,7 +110,10 @@ def test_promtool_tests_cover_warning_critical_consecutive_and_healthy() -> None
     assert ("AITrackPromptFailureRateWarning", "summarize", "40m") in firing  # 2 of 5 failing
     assert any(name == "AITrackPromptFailureRateCritical" and "40 %" in t for name, _, t in silent)
     assert ("AITrackPromptConsecutiveFailures", "classify", "10m") in firing
-    assert sum("healthy" in t for _, _, t in silent) == 3  # all three rules silent on a healthy feature
+    threshold_alerts = {"AITrackPromptFailureRateCritical", "AITrackPromptFailureRateWarning"}
+    threshold_alerts.add("AITrackPromptConsecutiveFailures")
+    # all three rules silent on a healthy feature
+    assert sum("healthy" in t for name, _, t in silent if name in threshold_alerts) == 3
 
 
 # --- A known world, written as OpenMetrics ----------------------------------------------------------
@@ -124,6 +131,13 @@ CATEGORIES = {
 }
 SERVICE = "shop"
 BUCKETS = (0.1, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+def fingerprint(prompt: str, error: str) -> str:
+    """aitrack.error.fingerprint of the fixture's failures: each prompt type fails from its own code."""
+    return hashlib.sha256(f"{prompt}/{error}".encode()).hexdigest()[:16]
+
+
 INPUT_TOKENS, OUTPUT_TOKENS = 100, 40
 
 
@@ -190,7 +204,12 @@ def _call_labels(call: Call) -> dict[str, str]:
     }
     if not call.error:
         return labels
-    return {**labels, "error_type": call.error, "aitrack_error_category": CATEGORIES[call.error]}
+    return {
+        **labels,
+        "error_type": call.error,
+        "aitrack_error_category": CATEGORIES[call.error],
+        "aitrack_error_fingerprint": fingerprint(call.prompt, call.error),
+    }
 
 
 def _grid(first: int) -> range:
@@ -238,7 +257,8 @@ def _gauge_lines(name: str, values: dict[str, list[tuple[int, float]]]) -> list[
     return lines
 
 
-END_ONLY = ("error_type", "aitrack_error_category")  # labels a stream's chunk measurements never have
+# Labels a stream's chunk measurements never have: only the end of a call knows them.
+END_ONLY = ("error_type", "aitrack_error_category", "aitrack_error_fingerprint")
 
 
 def openmetrics() -> str:
@@ -327,7 +347,7 @@ TABLE = "Prompt types"
 @pytest.mark.parametrize("values", [ALL, ONE, SOME], ids=["all", "one-value-each", "multi-value"])
 def test_every_dashboard_query_runs_and_returns_data(prometheus: str, values: dict[str, str]) -> None:
     targets = dashboard_targets()
-    assert len(targets) == 14
+    assert len(targets) == 21
     for title, ref, expr in targets:
         assert query(prometheus, substitute(expr, values)), f"no data: {title} / {ref}"
 
@@ -375,6 +395,21 @@ def test_first_failure_of_a_new_error_type_is_counted(prometheus: str) -> None:
         ("classify", "NotFoundError"): 6,
         ("rare", "APIConnectionError"): 1,
     }
+
+
+def test_failure_groups_count_each_fingerprint(prometheus: str) -> None:
+    result = query(prometheus, substitute(target("Failure groups", "A"), ALL))
+    groups = {
+        (
+            s["metric"]["gen_ai_prompt_name"],
+            s["metric"]["error_type"],
+            s["metric"]["aitrack_error_fingerprint"],
+        ): (float(s["value"][1]))
+        for s in result
+    }
+    counts = {("summarize", "RateLimitError"): 6, ("summarize", "APITimeoutError"): 1}
+    counts |= {("classify", "NotFoundError"): 6, ("rare", "APIConnectionError"): 1}
+    assert groups == {(p, e, fingerprint(p, e)): n for (p, e), n in counts.items()}
 
 
 def test_failures_by_category_tell_the_causes_apart(prometheus: str) -> None:

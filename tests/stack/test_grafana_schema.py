@@ -131,6 +131,22 @@ MUTATIONS: dict[str, tuple[Callable[[Dashboard], None], str]] = {
         lambda d: panel(d, "Token usage by prompt type")["options"]["legend"].update(placement="botom"),
         "'botom' is none of",
     ),
+    "misspelt key of a Prometheus query in a mixed panel": (
+        lambda d: rename(panel(d, "Failure groups")["targets"][0], "legendFormat", "legendFromat"),
+        "legendFromat",
+    ),
+    "misspelt key of a Tempo query in a mixed panel": (
+        lambda d: rename(panel(d, "Failure groups")["targets"][1], "tableType", "tabletype"),
+        "tabletype",
+    ),
+    "query of an unknown datasource type in a mixed panel": (
+        lambda d: panel(d, "Failure groups")["targets"][1]["datasource"].update(type="tempoo"),
+        "datasource type 'tempoo' unknown",
+    ),
+    "misspelt key of a row": (
+        lambda d: rename(panel(d, "Error budget"), "collapsed", "colapsed"),
+        "colapsed",
+    ),
     "query of an unknown datasource type": (
         lambda d: panel(d, "Prompt types")["datasource"].update(type="prometeus"),
         "datasource type 'prometeus' unknown",

@@ -253,12 +253,17 @@ def test_alerts_fire_on_the_fleet_though_no_worker_alone_would(scaled: Fleet) ->
     }
 
 
+# The workers make no streamed calls: the stream panels have no series here (test_grafana_prometheus.py
+# checks them on known data).
+STREAM_ONLY = {"Time to first chunk p95 by prompt type"}
+
+
 def test_every_dashboard_query_and_annotation_lookup_returns_data(scaled: Fleet) -> None:
     chosen = {**ALL, "service": SERVICE}
     empty = [
         f"{title} / {ref}"
         for title, ref, expr in dashboard_targets()
-        if not prometheus_query(scaled.prometheus, substitute(expr, chosen))
+        if title not in STREAM_ONLY and not prometheus_query(scaled.prometheus, substitute(expr, chosen))
     ]
     assert not empty, f"no data: {empty}"
     for name, lookups in grafana_lookups().items():
