@@ -184,11 +184,9 @@ def test_eight_threads_of_500_calls_give_exact_totals(fake: FakeOpenAI, telemetr
     for thread in threads:
         thread.join()
     assert unplanned == []
-    stats = otel_aitrack.stats()
-    assert stats["threaded"].total_calls == 4000
-    assert stats["threaded"].total_failed_calls == 2000
-    assert stats["threaded"].failure_rate == 50.0
-    assert stats["always_failing"].consecutive_failures == 500
+    threaded, always_failing = (otel_aitrack.stats()[name] for name in ("threaded", "always_failing"))
+    assert (threaded.total_calls, threaded.total_failed_calls, threaded.failure_rate) == (4000, 2000, 50.0)
+    assert always_failing.consecutive_failures == 500
     assert (
         telemetry.value(
             names.METRIC_CALLS, gen_ai__prompt__name="threaded", error__type="InternalServerError"
@@ -216,10 +214,7 @@ async def test_500_concurrent_tasks_give_exact_totals(fake: FakeOpenAI, telemetr
     await asyncio.gather(*(one(i) for i in range(500)))
     await client.close()
     assert unplanned == []
-    stats = otel_aitrack.stats()
-    assert stats["async_failing"].total_calls == 100
-    assert stats["async_failing"].consecutive_failures == 100
-    assert stats["async_mixed"].total_calls == 400
-    assert stats["async_mixed"].total_failed_calls == 100
-    assert stats["async_mixed"].failure_rate == 25.0
+    failing, mixed = (otel_aitrack.stats()[name] for name in ("async_failing", "async_mixed"))
+    assert (failing.total_calls, failing.consecutive_failures) == (100, 100)
+    assert (mixed.total_calls, mixed.total_failed_calls, mixed.failure_rate) == (400, 100, 25.0)
     assert len(telemetry.spans()) == 500
