@@ -52,7 +52,9 @@ HELPER_FAILURES = [
 ]
 
 
-@pytest.mark.parametrize(("scenario", "recorded", "outcome", "line"), HELPER_FAILURES)
+@pytest.mark.parametrize(
+    ("scenario", "recorded", "outcome", "line"), HELPER_FAILURES, ids=["refused at enter", "error event"]
+)
 def test_a_stream_helper_that_fails_is_one_failed_span_with_the_callers_traceback(
     anthropic_client: anthropic.Anthropic,
     anthropic_fake: FakeAnthropic,
