@@ -1,7 +1,7 @@
 """The benchmarks' far end, in a process of its own: the fake OpenAI API and an OTLP receiver on loopback.
 
 Its own process, so that its work is on no clock and in no instruction count of the measured process,
-and its memory in no RSS. The fake is the test suite's (otel_aitrack/cli/fake_provider.py) with two
+and its memory in no RSS. The fake is the demo's (otel_aitrack/cli/fake_provider.py) with two
 changes for long runs: it keeps no record of the requests, and a model of its own streams 100 chunks.
 """
 
@@ -13,22 +13,18 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from typing import Any
 
 from benchmarks.calls import STREAM_CHUNKS, STREAM_MODEL
-from otel_aitrack.cli.fake_provider import ChunkMaker, FakeOpenAI, Handler, RecordedRequest
+from otel_aitrack.cli.fake_provider import Call, FakeOpenAI, OpenAIHandler, RecordedRequest
 from tests.otlp import OtlpReceiver
 
 
-class _Handler(Handler):
-    def _data_events(self, scenario: str, call: Any) -> Iterator[tuple[str | None, Any]]:
+class _Handler(OpenAIHandler):
+    def stream_pieces(self, scenario: str, call: Call) -> list[str]:
         if call.model != STREAM_MODEL:
-            yield from super()._data_events(scenario, call)
-            return
-        chunks = ChunkMaker(call)  # what the SDK yields: the content chunks, then the finish chunk
-        for index in range(STREAM_CHUNKS - 1):
-            yield None, chunks.content(f"word{index} ")
-        yield from self._data_ending(scenario, chunks)
+            return super().stream_pieces(scenario, call)
+        # What the SDK yields: the content chunks, then the finish chunk.
+        return [f"word{index} " for index in range(STREAM_CHUNKS - 1)]
 
 
 class BenchmarkFake(FakeOpenAI):

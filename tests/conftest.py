@@ -39,6 +39,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 import otel_aitrack
 from tests.fakes.anthropic_server import FakeAnthropic
 from tests.fakes.bedrock_server import CACHE_READ_TOKENS, INPUT_TOKENS, FakeBedrock
+from tests.fakes.google_server import FakeGoogle
 from tests.fakes.openai_server import FakeOpenAI
 from tests.support import InMemoryLogExporter, add_log_processor
 
@@ -156,29 +157,39 @@ def anthropic_fake() -> Iterator[FakeAnthropic]:
 ANTHROPIC_SDK_TRACES = hasattr(anthropic._base_client, "start_api_call_span")
 
 
-def anthropic_options(telemetry: Telemetry) -> dict[str, Any]:
-    """The SDK's own tracing on, into the test's tracer provider: every test then proves one span per call."""
-    if not ANTHROPIC_SDK_TRACES:
-        return {}
-    return {"open_telemetry": {"tracer_provider": telemetry.tracer_provider}}
-
-
 @pytest.fixture
 def anthropic_client(anthropic_fake: FakeAnthropic, telemetry: Telemetry) -> anthropic.Anthropic:
+    """The SDK's own tracing on, into the test's tracer provider: every test then proves one span per call."""
+    from tests.conformance.cases import ANTHROPIC
+
     anthropic_fake.reset()
-    options = anthropic_options(telemetry)
-    return anthropic.Anthropic(
-        base_url=anthropic_fake.base_url, api_key=ANTHROPIC_API_KEY, max_retries=0, **options
-    )
+    return ANTHROPIC.client(anthropic_fake.base_url, tracer_provider=telemetry.tracer_provider)  # type: ignore[no-any-return]
 
 
 @pytest.fixture
 def async_anthropic_client(anthropic_fake: FakeAnthropic, telemetry: Telemetry) -> anthropic.AsyncAnthropic:
+    from tests.conformance.cases import ANTHROPIC
+
+    assert ANTHROPIC.async_client is not None
     anthropic_fake.reset()
-    options = anthropic_options(telemetry)
-    return anthropic.AsyncAnthropic(
-        base_url=anthropic_fake.base_url, api_key=ANTHROPIC_API_KEY, max_retries=0, **options
-    )
+    return ANTHROPIC.async_client(anthropic_fake.base_url, tracer_provider=telemetry.tracer_provider)  # type: ignore[no-any-return]
+
+
+# --- Google -------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def google_fake() -> Iterator[FakeGoogle]:
+    with FakeGoogle() as server:
+        yield server
+
+
+@pytest.fixture
+def google_client(google_fake: FakeGoogle, telemetry: Telemetry) -> Any:
+    from tests.conformance.cases import GOOGLE
+
+    google_fake.reset()
+    return GOOGLE.client(google_fake.base_url)
 
 
 # --- AWS Bedrock --------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ __all__ = [
     "OPENTELEMETRY_INSTRUMENT",
     "InMemoryLogExporter",
     "add_log_processor",
+    "ask_openai",
     "attrs",
     "console_app_env",
     "console_spans",
@@ -109,3 +110,23 @@ def console_spans(text: str) -> list[dict[str, Any]]:
             document, end = decoder.raw_decode(text, match.start())
             found.append(document)
     return found
+
+
+def ask_openai(client: Any, model: str = "gpt-4o-mini") -> None:
+    """One chat call of an app that survives a failed call."""
+    import openai
+
+    try:
+        client.chat.completions.create(model=model, messages=[{"role": "user", "content": "hi"}])
+    except openai.APIError:
+        pass
+
+
+def calls_of(prompt_type: str, client: Any, fake: Any, *scenarios: str) -> None:
+    """One call of `prompt_type` per scenario, the fake answering each as it says."""
+    import otel_aitrack
+
+    fake.plan(*scenarios)
+    with otel_aitrack.track(prompt_type):
+        for _ in scenarios:
+            ask_openai(client)

@@ -44,48 +44,54 @@ def test_stream_helper_is_one_span_that_starts_when_the_with_is_entered(
     assert a[names.AITRACK_REQUEST_ID] == stream.request_id
 
 
-def test_stream_helper_refused_at_enter_is_one_failed_span_with_the_callers_traceback(
-    anthropic_client: anthropic.Anthropic, anthropic_fake: FakeAnthropic, telemetry: Telemetry
-) -> None:
-    anthropic_fake.plan("overloaded")
-    with pytest.raises(anthropic.OverloadedError):
-        write_haiku(anthropic_client)
-    a = attrs(telemetry.span())
-    assert a[names.ERROR_TYPE] == "OverloadedError"
-    assert a[names.HTTP_RESPONSE_STATUS_CODE] == 529
-    assert a[names.AITRACK_ERROR_CATEGORY] == "server"
-    assert "in write_haiku\n    with client.messages.stream(" in a[names.AITRACK_ERROR_TRACEBACK]
-    assert names.AITRACK_STREAM_OUTCOME not in a, "refused before any stream existed"
+# A helper refused when its `with` is entered is an ordinary failed call; one whose stream then carries an
+# `error` event, a failure with outcome `error`. Both tell the caller's line.
+HELPER_FAILURES = [
+    ("overloaded", ("OverloadedError", 529), None, "with client.messages.stream("),
+    ("stream_error", ("APIStatusError", 200), "error", "return stream.get_final_text()"),
+]
 
 
-def test_stream_helper_error_event_is_a_failure(
-    anthropic_client: anthropic.Anthropic, anthropic_fake: FakeAnthropic, telemetry: Telemetry
+@pytest.mark.parametrize(
+    ("scenario", "recorded", "outcome", "line"), HELPER_FAILURES, ids=["refused at enter", "error event"]
+)
+def test_a_stream_helper_that_fails_is_one_failed_span_with_the_callers_traceback(
+    anthropic_client: anthropic.Anthropic,
+    anthropic_fake: FakeAnthropic,
+    telemetry: Telemetry,
+    scenario: str,
+    recorded: tuple[str, int],
+    outcome: str | None,
+    line: str,
 ) -> None:
-    anthropic_fake.plan("stream_error")
+    anthropic_fake.plan(scenario)
     with pytest.raises(anthropic.APIStatusError):
         write_haiku(anthropic_client)
     a = attrs(telemetry.span())
-    assert a[names.AITRACK_STREAM_OUTCOME] == "error"
-    assert a[names.AITRACK_ERROR_PROVIDER_CODE] == "overloaded_error"
+    assert (a[names.ERROR_TYPE], a[names.HTTP_RESPONSE_STATUS_CODE]) == recorded
+    assert (a[names.AITRACK_ERROR_PROVIDER_CODE], a[names.AITRACK_ERROR_CATEGORY]) == (
+        "overloaded_error",
+        "server",
+    )
+    assert f"in write_haiku\n    {line}" in a[names.AITRACK_ERROR_TRACEBACK]
+    assert a.get(names.AITRACK_STREAM_OUTCOME) == outcome, "none: refused before any stream existed"
 
 
-def test_stream_helper_truncated(
-    anthropic_client: anthropic.Anthropic, anthropic_fake: FakeAnthropic, telemetry: Telemetry
+@pytest.mark.parametrize(
+    ("scenario", "outcome"), [("stream_truncated", "truncated"), ("stream_long", "aborted")]
+)
+def test_a_stream_helper_read_to_its_truncated_end_or_left_early(
+    anthropic_client: anthropic.Anthropic,
+    anthropic_fake: FakeAnthropic,
+    telemetry: Telemetry,
+    scenario: str,
+    outcome: str,
 ) -> None:
-    anthropic_fake.plan("stream_truncated")
+    anthropic_fake.plan(scenario)
     with anthropic_client.messages.stream(model=MODEL, max_tokens=256, messages=MESSAGES) as stream:
-        text = "".join(stream.text_stream)
+        text = "".join(stream.text_stream) if outcome == "truncated" else next(iter(stream.text_stream))
     assert text
-    assert attrs(telemetry.span())[names.AITRACK_STREAM_OUTCOME] == "truncated"
-
-
-def test_stream_helper_left_early_is_an_abort(
-    anthropic_client: anthropic.Anthropic, anthropic_fake: FakeAnthropic, telemetry: Telemetry
-) -> None:
-    anthropic_fake.plan("stream_long")
-    with anthropic_client.messages.stream(model=MODEL, max_tokens=256, messages=MESSAGES) as stream:
-        next(iter(stream.text_stream))
-    assert attrs(telemetry.span())[names.AITRACK_STREAM_OUTCOME] == "aborted"
+    assert attrs(telemetry.span())[names.AITRACK_STREAM_OUTCOME] == outcome
 
 
 def test_stream_helper_never_entered_sends_nothing_and_records_nothing(

@@ -119,16 +119,6 @@ def test_content_capture_of_a_stream(anthropic_client: anthropic.Anthropic, tele
     ]
 
 
-def test_no_content_without_capture(anthropic_client: anthropic.Anthropic, telemetry: Telemetry) -> None:
-    anthropic_client.messages.create(model=MODEL, max_tokens=256, system="be terse", messages=MESSAGES)
-    a = attrs(telemetry.span())
-    assert not {
-        names.GEN_AI_INPUT_MESSAGES,
-        names.GEN_AI_SYSTEM_INSTRUCTIONS,
-        names.GEN_AI_OUTPUT_MESSAGES,
-    } & set(a)
-
-
 def test_beta_messages_create_success_and_failure(
     anthropic_client: anthropic.Anthropic, anthropic_fake: FakeAnthropic, telemetry: Telemetry
 ) -> None:
@@ -143,13 +133,22 @@ def test_beta_messages_create_success_and_failure(
     assert failed[names.AITRACK_ERROR_CATEGORY] == "rate_limit"
 
 
-def test_count_tokens_is_its_own_operation_and_reports_no_usage(
-    anthropic_client: anthropic.Anthropic, telemetry: Telemetry
+def test_count_tokens_is_its_own_operation_and_reports_no_usage_and_its_failures(
+    anthropic_client: anthropic.Anthropic, anthropic_fake: FakeAnthropic, telemetry: Telemetry
 ) -> None:
     with otel_aitrack.track("budget"):
         counted = anthropic_client.messages.count_tokens(model=MODEL, messages=MESSAGES)
+    anthropic_fake.plan("not_found")
+    with pytest.raises(anthropic.NotFoundError):
+        anthropic_client.beta.messages.count_tokens(model="claude-x", messages=MESSAGES)
     assert counted.input_tokens == TOKENS_COUNTED
-    span = telemetry.span()
+    span, failed = telemetry.spans()
+    failure = (attrs(failed)[names.AITRACK_ERROR_PROVIDER_CODE], attrs(failed)[names.AITRACK_ERROR_CATEGORY])
+    assert (attrs(failed)[names.GEN_AI_OPERATION_NAME], *failure) == (
+        "count_tokens",
+        "not_found_error",
+        "not_found",
+    )
     a = attrs(span)
     assert span.name == "count_tokens claude-haiku-4-5"
     assert a[names.GEN_AI_OPERATION_NAME] == "count_tokens"
@@ -157,19 +156,12 @@ def test_count_tokens_is_its_own_operation_and_reports_no_usage(
     assert a[names.AITRACK_REQUEST_ID].startswith("req_")
     assert names.GEN_AI_USAGE_INPUT_TOKENS not in a, "a count is not usage"
     assert telemetry.points(names.METRIC_TOKEN_USAGE) == []
-    assert telemetry.value(names.METRIC_CALLS, gen_ai__operation__name="count_tokens") == 1
-
-
-def test_count_tokens_failure(
-    anthropic_client: anthropic.Anthropic, anthropic_fake: FakeAnthropic, telemetry: Telemetry
-) -> None:
-    anthropic_fake.plan("not_found")
-    with pytest.raises(anthropic.NotFoundError):
-        anthropic_client.beta.messages.count_tokens(model="claude-x", messages=MESSAGES)
-    a = attrs(telemetry.span())
-    assert a[names.GEN_AI_OPERATION_NAME] == "count_tokens"
-    assert a[names.AITRACK_ERROR_PROVIDER_CODE] == "not_found_error"
-    assert a[names.AITRACK_ERROR_CATEGORY] == "not_found"
+    assert (
+        telemetry.value(
+            names.METRIC_CALLS, gen_ai__operation__name="count_tokens", gen_ai__prompt__name="budget"
+        )
+        == 1
+    )
 
 
 # --- async --------------------------------------------------------------------------------------

@@ -112,21 +112,17 @@ def test_after_uninstrument_the_sdks_own_span_is_back(
     assert (span.name, span.instrumentation_scope.name) == ("anthropic.messages.create", SDK_SCOPE)
 
 
-def test_sdk_tracing_off_by_environment_leaves_our_span_and_no_trace_header(
-    anthropic_fake: FakeAnthropic, telemetry: Telemetry, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("off", ["tracing by environment", "propagation"])
+def test_sdk_tracing_or_propagation_off_leaves_our_span_and_sends_no_trace_context(
+    anthropic_fake: FakeAnthropic, telemetry: Telemetry, monkeypatch: pytest.MonkeyPatch, off: str
 ) -> None:
-    monkeypatch.setenv("ANTHROPIC_OPEN_TELEMETRY", "false")
-    client = anthropic.Anthropic(base_url=anthropic_fake.base_url, api_key=ANTHROPIC_API_KEY, max_retries=0)
-    anthropic_fake.reset()
-    client.messages.create(model=MODEL, max_tokens=256, messages=MESSAGES)
-    assert telemetry.span().instrumentation_scope.name == "otel_aitrack"
-    assert "traceparent" not in anthropic_fake.requests[0].headers
-
-
-def test_sdk_propagation_off_sends_no_trace_context(
-    anthropic_fake: FakeAnthropic, telemetry: Telemetry
-) -> None:
-    client = traced_client(anthropic_fake, telemetry, propagation=False)
+    if off == "propagation":
+        client = traced_client(anthropic_fake, telemetry, propagation=False)
+    else:
+        monkeypatch.setenv("ANTHROPIC_OPEN_TELEMETRY", "false")
+        client = anthropic.Anthropic(
+            base_url=anthropic_fake.base_url, api_key=ANTHROPIC_API_KEY, max_retries=0
+        )
     anthropic_fake.reset()
     client.messages.create(model=MODEL, max_tokens=256, messages=MESSAGES)
     assert telemetry.span().instrumentation_scope.name == "otel_aitrack"

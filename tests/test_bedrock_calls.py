@@ -12,7 +12,8 @@ from botocore.exceptions import ClientError
 
 import otel_aitrack
 from otel_aitrack import names
-from tests.conformance.cases import BEDROCK, BEDROCK_INVOKE, ProviderCase
+from tests.conformance.cases import BEDROCK, BEDROCK_INVOKE
+from tests.conformance.kit import ProviderCase
 from tests.conftest import Telemetry, make_bedrock_client
 from tests.fakes.bedrock_server import (
     CACHE_READ_TOKENS,

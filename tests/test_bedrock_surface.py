@@ -188,16 +188,6 @@ def test_content_capture_of_a_converse_stream(bedrock_client: Any, telemetry: Te
     ]
 
 
-def test_no_content_without_capture(bedrock_client: Any, telemetry: Telemetry) -> None:
-    bedrock_client.converse(modelId=CLAUDE, messages=MESSAGES, system=[{"text": "Be terse."}])
-    a = attrs(telemetry.span())
-    assert not {
-        names.GEN_AI_INPUT_MESSAGES,
-        names.GEN_AI_SYSTEM_INSTRUCTIONS,
-        names.GEN_AI_OUTPUT_MESSAGES,
-    } & set(a)
-
-
 # --- the one categorisation, for what the fake cannot make --------------------------------------
 
 

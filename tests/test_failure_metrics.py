@@ -14,24 +14,15 @@ import otel_aitrack
 from otel_aitrack import names
 from tests.conftest import API_KEY, Telemetry, instrumented
 from tests.fakes.openai_server import FakeOpenAI
+from tests.support import ask_openai, calls_of
 
 MESSAGES = [{"role": "user", "content": "hi"}]
-
-
-def call(client: openai.OpenAI, model: str = "gpt-4o-mini") -> None:
-    try:
-        client.chat.completions.create(model=model, messages=MESSAGES)
-    except openai.APIError:
-        pass
 
 
 def test_two_of_five_failing_is_a_40_percent_failure_rate(
     client: openai.OpenAI, fake: FakeOpenAI, telemetry: Telemetry
 ) -> None:
-    fake.plan("ok", "not_found", "ok", "rate_limit", "ok")
-    with otel_aitrack.track("classify_email"):
-        for _ in range(5):
-            call(client)
+    calls_of("classify_email", client, fake, "ok", "not_found", "ok", "rate_limit", "ok")
     stats = otel_aitrack.stats()["classify_email"]
     assert stats.total_calls == 5
     assert stats.total_failed_calls == 2
@@ -46,10 +37,7 @@ def test_two_of_five_failing_is_a_40_percent_failure_rate(
 def test_calls_counter_carries_error_type_on_failures_only(
     client: openai.OpenAI, fake: FakeOpenAI, telemetry: Telemetry
 ) -> None:
-    fake.plan("ok", "not_found", "not_found")
-    with otel_aitrack.track("classify_email"):
-        for _ in range(3):
-            call(client)
+    calls_of("classify_email", client, fake, "ok", "not_found", "not_found")
     base = {"gen_ai__prompt__name": "classify_email", "gen_ai__provider__name": "openai"}
     points = telemetry.points(names.METRIC_CALLS)
     assert {frozenset(dict(p.attributes)) for p in points} == {
@@ -81,14 +69,10 @@ def test_calls_counter_carries_error_type_on_failures_only(
 def test_consecutive_failures_count_up_and_reset_on_success(
     client: openai.OpenAI, fake: FakeOpenAI, telemetry: Telemetry
 ) -> None:
-    fake.plan("server_error", "server_error", "server_error")
-    with otel_aitrack.track("extract_invoice"):
-        for _ in range(3):
-            call(client)
+    calls_of("extract_invoice", client, fake, "server_error", "server_error", "server_error")
     assert otel_aitrack.stats()["extract_invoice"].consecutive_failures == 3
     assert telemetry.value(names.METRIC_CONSECUTIVE_FAILURES, gen_ai__prompt__name="extract_invoice") == 3
-    with otel_aitrack.track("extract_invoice"):
-        call(client)
+    calls_of("extract_invoice", client, fake, "ok")
     assert otel_aitrack.stats()["extract_invoice"].consecutive_failures == 0
     assert telemetry.value(names.METRIC_CONSECUTIVE_FAILURES, gen_ai__prompt__name="extract_invoice") == 0
 
@@ -97,9 +81,7 @@ def test_last_failure_time_is_a_utc_datetime_and_a_unix_seconds_gauge(
     client: openai.OpenAI, fake: FakeOpenAI, telemetry: Telemetry
 ) -> None:
     before = time.time()
-    fake.plan("server_error")
-    with otel_aitrack.track("extract_invoice"):
-        call(client)
+    calls_of("extract_invoice", client, fake, "server_error")
     after = time.time()
     failed_at = otel_aitrack.stats()["extract_invoice"].last_failed_at
     assert failed_at.tzinfo is timezone.utc
@@ -115,10 +97,9 @@ def test_last_failure_time_is_a_utc_datetime_and_a_unix_seconds_gauge(
 
 
 def test_no_last_failure_gauge_for_a_prompt_type_that_never_failed(
-    client: openai.OpenAI, telemetry: Telemetry
+    client: openai.OpenAI, fake: FakeOpenAI, telemetry: Telemetry
 ) -> None:
-    with otel_aitrack.track("healthy"):
-        call(client)
+    calls_of("healthy", client, fake, "ok")
     assert telemetry.points(names.METRIC_LAST_FAILURE_TIMESTAMP) == []
     assert otel_aitrack.stats()["healthy"].last_failed_at is None
 
@@ -126,7 +107,7 @@ def test_no_last_failure_gauge_for_a_prompt_type_that_never_failed(
 def test_calls_outside_track_count_under_the_default_prompt_type(
     client: openai.OpenAI, telemetry: Telemetry
 ) -> None:
-    call(client)
+    ask_openai(client)
     assert names.DEFAULT_PROMPT_TYPE == "untracked"
     assert otel_aitrack.stats()["untracked"].total_calls == 1
     assert telemetry.value(names.METRIC_CALLS, gen_ai__prompt__name="untracked") == 1
@@ -135,10 +116,7 @@ def test_calls_outside_track_count_under_the_default_prompt_type(
 def test_duration_and_token_usage_follow_the_semantic_conventions(
     client: openai.OpenAI, fake: FakeOpenAI, telemetry: Telemetry
 ) -> None:
-    fake.plan("ok", "not_found")
-    with otel_aitrack.track("summarize"):
-        call(client)
-        call(client)
+    calls_of("summarize", client, fake, "ok", "not_found")
     assert telemetry.metric_unit(names.METRIC_OPERATION_DURATION) == "s"
     assert telemetry.value(names.METRIC_OPERATION_DURATION, error__type="NotFoundError") == 1
     ok = [p for p in telemetry.points(names.METRIC_OPERATION_DURATION) if "error.type" not in p.attributes]
@@ -154,9 +132,7 @@ def test_duration_and_token_usage_follow_the_semantic_conventions(
 def test_histograms_carry_exemplars_that_open_the_calls_trace(
     client: openai.OpenAI, fake: FakeOpenAI, telemetry: Telemetry
 ) -> None:
-    fake.plan("not_found")
-    with otel_aitrack.track("summarize"):
-        call(client)
+    calls_of("summarize", client, fake, "not_found")
     span = telemetry.span()
     (point,) = telemetry.points(names.METRIC_OPERATION_DURATION)
     assert [e.trace_id for e in point.exemplars] == [span.context.trace_id]
@@ -168,7 +144,7 @@ def test_prompt_types_beyond_the_limit_fold_into_the_overflow_bucket(fake: FakeO
         client = openai.OpenAI(base_url=fake.base_url, api_key=API_KEY, max_retries=0)
         for prompt_type in ("a", "b", "c", "d"):
             with otel_aitrack.track(prompt_type):
-                call(client)
+                ask_openai(client)
         assert set(otel_aitrack.stats()) == {"a", "b", "_overflow"}
         assert otel_aitrack.stats()["_overflow"].total_calls == 2
         assert seen.value(names.METRIC_CALLS, gen_ai__prompt__name="_overflow") == 2
@@ -208,11 +184,9 @@ def test_eight_threads_of_500_calls_give_exact_totals(fake: FakeOpenAI, telemetr
     for thread in threads:
         thread.join()
     assert unplanned == []
-    stats = otel_aitrack.stats()
-    assert stats["threaded"].total_calls == 4000
-    assert stats["threaded"].total_failed_calls == 2000
-    assert stats["threaded"].failure_rate == 50.0
-    assert stats["always_failing"].consecutive_failures == 500
+    threaded, always_failing = (otel_aitrack.stats()[name] for name in ("threaded", "always_failing"))
+    assert (threaded.total_calls, threaded.total_failed_calls, threaded.failure_rate) == (4000, 2000, 50.0)
+    assert always_failing.consecutive_failures == 500
     assert (
         telemetry.value(
             names.METRIC_CALLS, gen_ai__prompt__name="threaded", error__type="InternalServerError"
@@ -240,10 +214,7 @@ async def test_500_concurrent_tasks_give_exact_totals(fake: FakeOpenAI, telemetr
     await asyncio.gather(*(one(i) for i in range(500)))
     await client.close()
     assert unplanned == []
-    stats = otel_aitrack.stats()
-    assert stats["async_failing"].total_calls == 100
-    assert stats["async_failing"].consecutive_failures == 100
-    assert stats["async_mixed"].total_calls == 400
-    assert stats["async_mixed"].total_failed_calls == 100
-    assert stats["async_mixed"].failure_rate == 25.0
+    failing, mixed = (otel_aitrack.stats()[name] for name in ("async_failing", "async_mixed"))
+    assert (failing.total_calls, failing.consecutive_failures) == (100, 100)
+    assert (mixed.total_calls, mixed.total_failed_calls, mixed.failure_rate) == (400, 100, 25.0)
     assert len(telemetry.spans()) == 500

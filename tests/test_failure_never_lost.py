@@ -183,27 +183,43 @@ def test_a_string_where_a_number_belongs_is_refused_at_instrument_naming_the_key
 
 # --- each step of the ending broken in turn ----------------------------------------------------------
 
-BROKEN_STEPS: dict[str, tuple[Any, str]] = {
+# The steps of a call's ending, by name: (owner, attribute) that `broken` makes raise.
+STEPS: dict[str, tuple[Any, str]] = {
     "error details": (OpenAIProvider, "error_details"),
     "error message": (Call, "_message"),
     "traceback": (call_module, "full_traceback"),
     "exception event": (Call, "_emit_exception"),
     "failure attributes": (call_module, "_failure_attributes"),
     "histograms": (Instruments, "record_call"),
+    "response details": (OpenAIProvider, "response_details"),
+    "token attributes": (call_module, "token_attributes"),
+    "success count": (FailureBook, "record_success"),
+    "failure count": (FailureBook, "record_failure"),
 }
+FAILURE_STEPS = [
+    "error details",
+    "error message",
+    "exception event",
+    "failure attributes",
+    "histograms",
+    "traceback",
+]
+SUCCESS_STEPS = ["histograms", "response details", "success count", "token attributes"]
 
 
-@pytest.mark.parametrize("step", sorted(BROKEN_STEPS))
-def test_a_broken_step_leaves_out_only_its_own_detail(
-    client: openai.OpenAI,
-    fake: FakeOpenAI,
-    telemetry: Telemetry,
-    monkeypatch: pytest.MonkeyPatch,
-    lenient: None,
-    step: str,
-) -> None:
-    owner, attribute = BROKEN_STEPS[step]
+@pytest.fixture
+def broken(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, lenient: None) -> str:
+    """The step named by the test's parameter, made to raise (internal errors swallowed, not re-raised)."""
+    owner, attribute = STEPS[request.param]
     monkeypatch.setattr(owner, attribute, boom)
+    return str(request.param)
+
+
+@pytest.mark.parametrize("broken", FAILURE_STEPS, indirect=True)
+def test_a_broken_step_leaves_out_only_its_own_detail(
+    client: openai.OpenAI, fake: FakeOpenAI, telemetry: Telemetry, broken: str
+) -> None:
+    step = broken
     fail_twice(client, fake)
     spans = telemetry.spans()
     assert len(spans) == 2
@@ -254,14 +270,10 @@ def test_a_broken_redactor_exports_no_text_it_could_not_check(
     assert API_KEY not in repr(otel_aitrack.stats())
 
 
+@pytest.mark.parametrize("broken", ["failure count"], indirect=True)
 def test_a_broken_failure_book_still_ends_and_counts_the_call_in_the_metrics(
-    client: openai.OpenAI,
-    fake: FakeOpenAI,
-    telemetry: Telemetry,
-    monkeypatch: pytest.MonkeyPatch,
-    lenient: None,
+    client: openai.OpenAI, fake: FakeOpenAI, telemetry: Telemetry, broken: str
 ) -> None:
-    monkeypatch.setattr(FailureBook, "record_failure", boom)
     fail_twice(client, fake)
     spans = telemetry.spans()
     assert [span.attributes[names.ERROR_TYPE] for span in spans] == ["NotFoundError"] * 2
@@ -282,24 +294,12 @@ def test_in_strict_mode_the_internal_error_surfaces_and_the_call_still_ended(
 
 # --- the success path: the span always ends ----------------------------------------------------------
 
-SUCCESS_STEPS: dict[str, tuple[Any, str]] = {
-    "response details": (OpenAIProvider, "response_details"),
-    "token attributes": (call_module, "token_attributes"),
-    "success count": (FailureBook, "record_success"),
-    "histograms": (Instruments, "record_call"),
-}
 
-
-@pytest.mark.parametrize("step", sorted(SUCCESS_STEPS))
+@pytest.mark.parametrize("broken", SUCCESS_STEPS, indirect=True)
 def test_a_broken_step_of_a_success_still_ends_its_span(
-    client: openai.OpenAI,
-    telemetry: Telemetry,
-    monkeypatch: pytest.MonkeyPatch,
-    lenient: None,
-    step: str,
+    client: openai.OpenAI, telemetry: Telemetry, broken: str
 ) -> None:
-    owner, attribute = SUCCESS_STEPS[step]
-    monkeypatch.setattr(owner, attribute, boom)
+    step = broken
     with otel_aitrack.track("summarize_ticket"):
         completion = client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
     assert completion.choices[0].message.content

@@ -16,7 +16,7 @@ import otel_aitrack
 from otel_aitrack import names
 from tests.conformance.cases import google_client
 from tests.conftest import Telemetry
-from tests.fakes.google_server import API_KEY, FakeGoogle
+from tests.fakes.google_server import FakeGoogle
 from tests.support import attrs, refused_port
 
 MODEL = "gemini-2.5-flash"
@@ -25,16 +25,9 @@ CONTENTS = "Write a haiku"
 ASYNC_TRANSPORT = "aiohttp" if getattr(_api_client, "has_aiohttp", False) else "httpx"
 
 
-@pytest.fixture(scope="module")
-def google_fake() -> Iterator[FakeGoogle]:
-    with FakeGoogle() as server:
-        yield server
-
-
 @pytest.fixture
-def client(google_fake: FakeGoogle, telemetry: Telemetry) -> genai.Client:
-    google_fake.reset()
-    return genai.Client(api_key=API_KEY, http_options=types.HttpOptions(base_url=google_fake.base_url))
+def client(google_client: genai.Client) -> genai.Client:
+    return google_client
 
 
 def haiku_stream(client: genai.Client) -> Iterator[types.GenerateContentResponse]:

@@ -18,7 +18,6 @@ from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import GenAi
 
 import otel_aitrack
 from otel_aitrack import names
-from otel_aitrack.cli import fake_provider
 from otel_aitrack.names import ProviderName
 from otel_aitrack.providers import compatible
 from otel_aitrack.providers.compatible import (
@@ -30,6 +29,7 @@ from otel_aitrack.providers.compatible import (
     host_rules,
 )
 from tests.conftest import API_KEY, Telemetry, instrumented
+from tests.fakes import openai_server
 from tests.fakes.openai_server import FakeOpenAI
 from tests.support import attrs
 
@@ -68,7 +68,7 @@ def azure_client(fake: FakeOpenAI) -> openai.AzureOpenAI:
 @pytest.fixture
 def azure_routes(monkeypatch: pytest.MonkeyPatch) -> None:
     """The fake answers Azure's deployment route too (`/openai/deployments/{model}/chat/completions`)."""
-    monkeypatch.setitem(fake_provider.ROUTES, "/openai/deployments/gpt-4o-mini/chat/completions", "chat")
+    monkeypatch.setitem(openai_server.ROUTES, "/openai/deployments/gpt-4o-mini/chat/completions", "chat")
 
 
 # --- Built-in detection: a pure function of the base URL ----------------------------------------

@@ -26,10 +26,14 @@ def chat_stream(client: openai.OpenAI, **extra: object) -> Stream:
     return client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True, **extra)
 
 
-def _collected_while_the_book_is_locked(held: list[Stream]) -> None:
-    """Drops the last reference to the stream in `held` (its finalizer runs at once) in a thread holding
-    the failure book's lock, as a metric collection does while it reads the book: the garbage collector
-    can run a stream's finalizer inside any allocation, that one included."""
+@pytest.fixture
+def collected_under_the_books_lock(client: openai.OpenAI, fake: FakeOpenAI) -> None:
+    """A stream, its first chunk read, whose last reference is dropped (its finalizer runs at once) in a
+    thread holding the failure book's lock, as a metric collection does while it reads the book: the
+    garbage collector can run a stream's finalizer inside any allocation, that one included."""
+    fake.plan("stream_long")
+    held = [chat_stream(client)]
+    next(iter(held[0]))
 
     def drop_under_lock() -> None:
         with BOOK._lock:
@@ -42,13 +46,10 @@ def _collected_while_the_book_is_locked(held: list[Stream]) -> None:
     assert not worker.is_alive(), "the stream's ending waited on the lock its own thread held: a deadlock"
 
 
+@pytest.mark.usefixtures("collected_under_the_books_lock")
 def test_stream_collected_under_the_books_lock_ends_at_the_next_call(
-    client: openai.OpenAI, fake: FakeOpenAI, telemetry: Telemetry
+    client: openai.OpenAI, telemetry: Telemetry
 ) -> None:
-    fake.plan("stream_long")
-    held = [chat_stream(client)]
-    next(iter(held[0]))
-    _collected_while_the_book_is_locked(held)
     assert telemetry.spans() == [], "put off while the lock was held"
     client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)  # a safe point
     outcomes = [attrs(span).get(names.AITRACK_STREAM_OUTCOME) for span in telemetry.spans()]
@@ -56,13 +57,8 @@ def test_stream_collected_under_the_books_lock_ends_at_the_next_call(
     assert otel_aitrack.stats()["untracked"].total_calls == 2
 
 
-def test_stream_collected_under_the_books_lock_ends_at_the_next_collection(
-    client: openai.OpenAI, fake: FakeOpenAI, telemetry: Telemetry
-) -> None:
-    fake.plan("stream_long")
-    held = [chat_stream(client)]
-    next(iter(held[0]))
-    _collected_while_the_book_is_locked(held)
+@pytest.mark.usefixtures("collected_under_the_books_lock")
+def test_stream_collected_under_the_books_lock_ends_at_the_next_collection(telemetry: Telemetry) -> None:
     assert telemetry.value(names.METRIC_CALLS) == 1  # the collection ends it before it counts
     assert attrs(telemetry.span())[names.AITRACK_STREAM_OUTCOME] == "aborted"
 

@@ -28,16 +28,9 @@ from otel_aitrack.config import NO_CONTENT, load_settings
 from otel_aitrack.redaction import REDACTED
 from tests.conftest import API_KEY, Telemetry, instrumented
 from tests.fakes.openai_server import FakeOpenAI
-from tests.support import attrs
+from tests.support import ask_openai, attrs
 
 MESSAGES = [{"role": "user", "content": "hi"}]
-
-
-def ask(client: openai.OpenAI, model: str = "gpt-4o-mini") -> None:
-    try:
-        client.chat.completions.create(model=model, messages=MESSAGES)
-    except openai.APIError:
-        pass
 
 
 # --- concurrency and repetition ----------------------------------------------------------------------
@@ -66,7 +59,7 @@ def test_instrument_from_many_threads_at_once_wraps_once_and_uninstrument_never_
         thread.join()
     client = openai.OpenAI(base_url=fake.base_url, api_key=API_KEY, max_retries=0)
     try:
-        ask(client)
+        ask_openai(client)
         assert errors == []
         assert len(seen.spans()) == 1, "one span per call: the SDK was wrapped once"
     finally:
@@ -78,7 +71,7 @@ def test_instrument_from_many_threads_at_once_wraps_once_and_uninstrument_never_
         for thread in teardown:
             thread.join()
         otel_aitrack.reset_stats()
-    ask(client)
+    ask_openai(client)
     assert len(seen.spans()) == 1, "uninstrumented: no span"
 
 
@@ -94,8 +87,8 @@ def test_counting_goes_on_after_uninstrument_and_instrument_on_the_same_meter_pr
         for round_number in range(1, 4):
             instrumentor.instrument(**providers)
             with otel_aitrack.track("repeated"):
-                ask(client)
-                ask(client, "server_error")
+                ask_openai(client)
+                ask_openai(client, "server_error")
             calls = sum(
                 point.value
                 for point in seen.points(names.METRIC_CALLS)
@@ -150,7 +143,7 @@ def test_a_wrong_keyword_is_refused_also_when_already_instrumented(telemetry: Te
 
 def test_the_instrumentors_own_keywords_are_accepted(fake: FakeOpenAI) -> None:
     with instrumented(skip_dep_check=True, raise_exception_on_conflict=False) as seen:
-        ask(openai.OpenAI(base_url=fake.base_url, api_key=API_KEY, max_retries=0))
+        ask_openai(openai.OpenAI(base_url=fake.base_url, api_key=API_KEY, max_retries=0))
         assert len(seen.spans()) == 1
 
 
@@ -252,8 +245,8 @@ def test_a_bounded_message_is_never_longer_than_its_bound(fake: FakeOpenAI) -> N
     fake.plan("not_found", "rate_limit")
     with instrumented(message_max_length=20) as seen:
         client = openai.OpenAI(base_url=fake.base_url, api_key=API_KEY, max_retries=0)
-        ask(client, "gpt-5-nano-x")
-        ask(client)
+        ask_openai(client, "gpt-5-nano-x")
+        ask_openai(client)
         for span in seen.spans():
             message = attrs(span)[names.AITRACK_ERROR_MESSAGE]
             assert len(message) <= 20, message
@@ -271,7 +264,7 @@ def test_a_traceback_is_never_longer_than_its_bound_and_cut_at_whole_frames(
     def nested(depth: int, client: openai.OpenAI) -> None:
         if depth:
             return nested(depth - 1, client)
-        return ask(client, "gpt-5-nano-x")
+        return ask_openai(client, "gpt-5-nano-x")
 
     with instrumented(traceback_max_length=limit) as seen:
         nested(30, openai.OpenAI(base_url=fake.base_url, api_key=API_KEY, max_retries=0))
@@ -294,7 +287,7 @@ def test_track_values_are_bounded(fake: FakeOpenAI) -> None:
     with instrumented() as seen:
         client = openai.OpenAI(base_url=fake.base_url, api_key=API_KEY, max_retries=0)
         with otel_aitrack.track("p" * 10_000, task="t" * 10_000, user="u" * 10_000):
-            ask(client)
+            ask_openai(client)
         span = attrs(seen.span())
         assert span[names.GEN_AI_PROMPT_NAME] == "p" * labels.PROMPT_TYPE_MAX_LENGTH
         assert span[names.AITRACK_TASK] == "t" * labels.TASK_MAX_LENGTH
@@ -307,7 +300,7 @@ def test_a_prompt_type_or_model_that_looks_like_a_secret_is_redacted(fake: FakeO
     with instrumented() as seen:
         client = openai.OpenAI(base_url=fake.base_url, api_key=API_KEY, max_retries=0)
         with otel_aitrack.track(secret, user=f"token={secret}"):
-            ask(client, model=secret)
+            ask_openai(client, model=secret)
         span = seen.span()
         assert secret not in span.to_json()
         assert attrs(span)[names.GEN_AI_PROMPT_NAME] == REDACTED

@@ -132,27 +132,26 @@ def run_until_ready(tmp_path: Path, fake: FakeOpenAI) -> subprocess.Popen[str]:
     return process
 
 
-def test_ctrl_c_reaches_the_program_and_its_table_is_printed(fake: FakeOpenAI, tmp_path: Path) -> None:
-    process = run_until_ready(tmp_path, fake)
+def signalled(process: subprocess.Popen[str], signum: int) -> str:
+    """Send the signal to the running program; its stderr once it has ended (128 + the signal)."""
     try:
-        process.send_signal(signal.SIGINT)
+        process.send_signal(signum)
         _, err = process.communicate(timeout=30)
     finally:
         process.kill()
-    assert process.returncode == 128 + signal.SIGINT
+    assert process.returncode == 128 + signum
+    return str(err)
+
+
+def test_ctrl_c_reaches_the_program_and_its_table_is_printed(fake: FakeOpenAI, tmp_path: Path) -> None:
+    err = signalled(run_until_ready(tmp_path, fake), signal.SIGINT)
     assert "KeyboardInterrupt" in err  # the program's own traceback, as without otel-aitrack
     assert "ended by SIGINT" in err
     assert table_rows(err)["classify_email"][:3] == ["1", "0", "0.0 %"]
 
 
 def test_sigterm_reaches_the_program_and_gives_128_plus_15(fake: FakeOpenAI, tmp_path: Path) -> None:
-    process = run_until_ready(tmp_path, fake)
-    try:
-        process.send_signal(signal.SIGTERM)
-        _, err = process.communicate(timeout=30)
-    finally:
-        process.kill()
-    assert process.returncode == 128 + signal.SIGTERM
+    err = signalled(run_until_ready(tmp_path, fake), signal.SIGTERM)
     # Killed by the signal, the program could not write its figures: said in one line.
     assert one_line_error(err) == "otel-aitrack run: no figures from the program (it was ended by SIGTERM)"
 

@@ -1,18 +1,15 @@
-"""One case per provider: its loopback fake, its clients, how to call it and stream from it, its scenarios.
-
-A shared behaviour (tests/conformance/test_*.py) is written once against `ProviderCase` and runs for
-every case; where a provider legitimately differs, its case carries the expected value. Adding a provider
-means adding its fake (tests/fakes/) and one case here.
+"""Every provider's conformance case: its fake, its clients, how to call and stream, its scenarios, and what
+its SDK and the span make of them. The shared behaviours (tests/conformance/test_*.py) run once for each;
+the kit they are written against is tests/conformance/kit.py. A new provider: its fake (tests/fakes/) and
+one case here.
 """
 
 from __future__ import annotations
 
 import inspect
 import json
-import re
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
-from typing import Any, NamedTuple, Protocol
+from dataclasses import replace
+from typing import Any
 
 import anthropic
 import anthropic._base_client as anthropic_base
@@ -35,6 +32,18 @@ from otel_aitrack.providers.anthropic import AnthropicProvider
 from otel_aitrack.providers.bedrock import BedrockProvider
 from otel_aitrack.providers.google import GoogleProvider
 from otel_aitrack.providers.openai import OpenAIProvider
+from tests.conformance.kit import (
+    DIRECT_CAUSE,
+    MESSAGES,
+    PROMPT,
+    Echo,
+    ErrorCase,
+    Made,
+    ProviderCase,
+    itself,
+    returned,
+    stainless,
+)
 from tests.conftest import (
     ANTHROPIC_API_KEY,
     ANTHROPIC_SDK_TRACES,
@@ -52,206 +61,30 @@ from tests.fakes.bedrock_server import FakeBedrock
 from tests.fakes.google_server import FakeGoogle
 from tests.fakes.openai_server import FakeOpenAI
 
-MESSAGES = [{"role": "user", "content": "Summarize ticket #42"}]
-PROMPT = "Summarize ticket #42"
-TEXT = "This is a test response."  # what every fake answers
-DIRECT_CAUSE = "The above exception was the direct cause of the following exception"
-
-
-class ClientFactory(Protocol):
-    """base URL → a client of the real SDK: one attempt unless told, the SDK's own tracing into ours."""
-
-    def __call__(
-        self, base_url: str, *, attempts: int = 1, timeout: float | None = None, tracer_provider: Any = None
-    ) -> Any: ...
-
-
-class ErrorCase(NamedTuple):
-    """One failure a fake can be told to answer, and what the SDK and the span make of it."""
-
-    scenario: str
-    error_class: str  # the name of the exception class the SDK raises
-    status: int  # http.response.status_code (200 for an error inside a stream)
-    provider_code: str  # aitrack.error.provider_code
-    category: str  # aitrack.error.category
-    error_type: str = ""  # error.type, when it is not the class name
-
-    @property
-    def expected_type(self) -> str:
-        return self.error_type or self.error_class
-
-
-class Echo(NamedTuple):
-    """A scenario whose error message echoes a credential back, as the real service does."""
-
-    scenario: str
-    echoed: str | None  # the credential the user's exception then shows; None: nothing is echoed
-    shown: str  # what the exported message shows in its place
-
-
-class Made(NamedTuple):
-    """The SDK method that makes a result or an exception: (owner, name, pick(self, returned))."""
-
-    owner: Any
-    name: str
-    pick: Callable[[Any, Any], Any]
-
-
-def returned(_self: Any, value: Any) -> Any:
-    return value
-
-
-def itself(instance: Any, _value: Any) -> Any:
-    return instance
-
-
-@dataclass(frozen=True)
-class ProviderCase:
-    """What the shared behaviours need to know of one provider."""
-
-    name: str  # the test id
-    provider_name: str  # gen_ai.provider.name
-    operation: str  # gen_ai.operation.name of `call`
-    model: str  # the request model `call` and `stream` ask for
-    fake: type[Any]  # its LoopbackFake
-    provider: type[Any]  # its provider class in otel_aitrack (for the internal-error tests)
-    client: ClientFactory
-    call: Callable[[Any], Any]  # client → the result of one non-streamed call (a named function)
-    open_stream: Callable[[Any], Any]  # client → what the SDK returns for a streamed call
-    text_of: Callable[[list[Any]], str]  # the chunks of a stream → the text they carry
-    # SDK accessors: the request id the SDK shows on a result or an exception, and an error's own figures.
-    request_id: Callable[[Any], str | None]
-    stream_request_id: Callable[[Any, list[Any]], str | None]  # (opened stream, its chunks) → its id
-    request_id_pattern: str  # what the provider's request ids look like
-    response_id: Callable[[Any], str | None]
-    stream_response_id: Callable[[list[Any]], str | None]
-    provider_code_of: Callable[[BaseException], str | None]
-    status_of: Callable[[BaseException], int | None]
-    message_prefix: Callable[[int, str], str]  # (status, provider code) → how the SDK's message begins
-    is_sdk_stream: Callable[[Any], bool]  # the opened stream is the SDK's own object, not a proxy
-    # What a successful call records.
-    response_model: str | None
-    # http.response.status_code of a success: the SDKs' parsed results do not all say it.
-    call_status: int | None
-    stream_status: int | None
-    finish_reasons: tuple[str, ...]
-    tokens: dict[str, int]  # by key of ResponseDetails.tokens
-    # Failures: the SDK's base exception class, every error answer of the fake, where a traceback goes.
-    error_base: type[BaseException]
-    errors: tuple[ErrorCase, ...]
-    stream_errors: tuple[ErrorCase, ...]  # an error event inside a 200 stream
-    sdk_files: tuple[str, ...]  # files of the SDK a failure's traceback runs through
-    timeout_error: str
-    connection_error: str
-    connection_cause: str  # what a refused connection's traceback names, deeper in its chain
-    connection_link: str  # how the traceback links that cause to the SDK's error
-    echoes: tuple[Echo, ...]
-    secrets: tuple[str, ...]  # credentials of the test clients, or marks of theirs, never exported
-    # Retries: two scenarios the SDK retries, one it sends once; whether this SDK retries at all.
-    retried: tuple[str, str]
-    not_retried: str
-    retries: bool
-    failures: tuple[str, str]  # two failures of different error types (the figures' tests)
-    # Where the SDK makes results and exceptions (identity), what instrument() wraps (lifecycle).
-    result_made_by: Made
-    error_made_by: Made
-    patched: Callable[[], tuple[Any, ...]]
-    # Async twins: None where the SDK has no async client.
-    async_client: ClientFactory | None = None
-    acall: Callable[[Any], Awaitable[Any]] | None = None
-    aopen_stream: Callable[[Any], Awaitable[Any]] | None = None
-    is_sdk_async_stream: Callable[[Any], bool] = inspect.isasyncgen
-    events: Callable[[Any], Any] = lambda opened: opened  # the opened stream → what the user iterates
-    lazy_stream: bool = False  # the SDK sends a stream's request when it is first read
-    stream_with: bool = False  # the SDK's stream objects are context managers (`with stream:`)
-    captures_content: bool = True  # the input and output messages, when asked to
-    # Internal errors one call meets when the provider can read neither a response nor a stream.
-    internal_errors: int = 1
-    request_ids: bool = True  # results and streams carry a request id
-    error_request_ids: bool = True  # error answers carry one
-    # Scenarios of the fake: an error event inside a 200 stream, a stream without its end marker, etc.
-    stream_error: str = "stream_error"
-    stream_truncated: str = "stream_truncated"
-    stream_cut: str = "stream_cut"
-    stream_long: str = "stream_long"
-    not_found: str = "not_found"
-    slow: str = "slow"
-
-    def assert_request_id(self, recorded: str | None, shown: str | None, *, failed: bool = False) -> None:
-        """The span's request id is the one the SDK shows; there is one where the provider sends one."""
-        assert recorded == shown
-        assert (recorded is not None) == (self.error_request_ids if failed else self.request_ids)
-        assert recorded is None or re.fullmatch(self.request_id_pattern, recorded), recorded
-
-    def stream(self, client: Any) -> list[Any]:
-        """A streamed call, read through: its chunks."""
-        return list(self.events(self.open_stream(client)))
-
-    def error(self, scenario: str) -> ErrorCase:
-        return next(error for error in self.errors if error.scenario == scenario)
-
-    def error_for(self, category: str) -> ErrorCase:
-        """The first error answer of that category."""
-        return next(error for error in self.errors if error.category == category)
-
-
-def http_request_id(header: str) -> Callable[[Any], str | None]:
-    """The request id an httpx-based SDK (openai, anthropic) shows: on the error, the result, the stream."""
-
-    def request_id(value: Any) -> str | None:
-        if isinstance(value, BaseException):
-            return getattr(value, "request_id", None)
-        response = getattr(value, "response", None)
-        if response is not None:
-            return response.headers.get(header)  # type: ignore[no-any-return]
-        return getattr(value, "_request_id", None)
-
-    return request_id
-
-
-def status_code(error: BaseException) -> int | None:
-    return getattr(error, "status_code", None)
-
-
-# --- OpenAI ------------------------------------------------------------------------------------------
+# --- OpenAI -------------------------------------------------------------------------------------------------
 
 OPENAI_MODEL = "gpt-4o-mini"
+_OPENAI_STREAM = {"stream": True, "stream_options": {"include_usage": True}}
 
 
-def _openai_options(attempts: int, timeout: float | None) -> dict[str, Any]:
-    options: dict[str, Any] = {"api_key": API_KEY, "max_retries": attempts - 1}
-    return options if timeout is None else {**options, "timeout": timeout}
+def chat_completions_create(client: openai.OpenAI, system: str | None = None) -> Any:
+    return client.chat.completions.create(model=OPENAI_MODEL, messages=_with_system(system))
 
 
-def openai_client(
-    base_url: str, *, attempts: int = 1, timeout: float | None = None, tracer_provider: Any = None
-) -> openai.OpenAI:
-    return openai.OpenAI(base_url=base_url, **_openai_options(attempts, timeout))
-
-
-def openai_async_client(
-    base_url: str, *, attempts: int = 1, timeout: float | None = None, tracer_provider: Any = None
-) -> openai.AsyncOpenAI:
-    return openai.AsyncOpenAI(base_url=base_url, **_openai_options(attempts, timeout))
-
-
-def chat_completions_create(client: openai.OpenAI) -> Any:
-    return client.chat.completions.create(model=OPENAI_MODEL, messages=MESSAGES)
+def _with_system(system: str | None) -> list[dict[str, Any]]:
+    return MESSAGES if system is None else [{"role": "system", "content": system}, *MESSAGES]
 
 
 async def async_chat_completions_create(client: openai.AsyncOpenAI) -> Any:
     return await client.chat.completions.create(model=OPENAI_MODEL, messages=MESSAGES)
 
 
-_INCLUDE_USAGE = {"stream": True, "stream_options": {"include_usage": True}}
-
-
 def chat_completions_stream(client: openai.OpenAI) -> Any:
-    return client.chat.completions.create(model=OPENAI_MODEL, messages=MESSAGES, **_INCLUDE_USAGE)
+    return client.chat.completions.create(model=OPENAI_MODEL, messages=MESSAGES, **_OPENAI_STREAM)
 
 
 async def async_chat_completions_stream(client: openai.AsyncOpenAI) -> Any:
-    return await client.chat.completions.create(model=OPENAI_MODEL, messages=MESSAGES, **_INCLUDE_USAGE)
+    return await client.chat.completions.create(model=OPENAI_MODEL, messages=MESSAGES, **_OPENAI_STREAM)
 
 
 def _openai_text(chunks: list[Any]) -> str:
@@ -259,32 +92,28 @@ def _openai_text(chunks: list[Any]) -> str:
 
 
 def _openai_code(error: BaseException) -> str | None:
+    """The body's `code`, else its `type` (`conflict`, `unprocessable` and `server_error` have no code)."""
     return getattr(error, "code", None) or getattr(error, "type", None)
 
 
 OPENAI = ProviderCase(
+    **stainless(openai, openai_base, "x-request-id", API_KEY),
     name="openai",
     provider_name="openai",
     operation="chat",
     model=OPENAI_MODEL,
     fake=FakeOpenAI,
     provider=OpenAIProvider,
-    client=openai_client,
     call=chat_completions_create,
+    acall=async_chat_completions_create,
     open_stream=chat_completions_stream,
+    aopen_stream=async_chat_completions_stream,
     text_of=_openai_text,
-    request_id=http_request_id("x-request-id"),
-    stream_request_id=lambda opened, chunks: http_request_id("x-request-id")(opened),
     request_id_pattern=r"req_[0-9a-f]{32}",
-    response_id=lambda result: result.id,
     stream_response_id=lambda chunks: chunks[0].id if chunks else None,
     provider_code_of=_openai_code,
-    status_of=status_code,
     message_prefix=lambda status, code: f"Error code: {status}",
-    is_sdk_stream=lambda opened: type(opened) is openai.Stream,
     response_model=fake_provider.SNAPSHOTS[OPENAI_MODEL],
-    call_status=None,
-    stream_status=200,
     finish_reasons=("stop",),
     tokens={
         "input": fake_provider.USAGE_IN,
@@ -292,14 +121,12 @@ OPENAI = ProviderCase(
         "cache_read": fake_provider.USAGE_CACHED,
         "reasoning": fake_provider.USAGE_REASONING,
     },
-    error_base=openai.APIError,
     errors=(
         ErrorCase("bad_request", "BadRequestError", 400, "invalid_value", "bad_request"),
         ErrorCase("content_filter", "BadRequestError", 400, "content_filter", "content_filter"),
         ErrorCase("unauthorized", "AuthenticationError", 401, "invalid_api_key", "auth"),
         ErrorCase("forbidden", "PermissionDeniedError", 403, "unsupported_country_region_territory", "auth"),
         ErrorCase("not_found", "NotFoundError", 404, "model_not_found", "not_found"),
-        # No `code` in the body: the provider code is its `type`.
         ErrorCase("conflict", "ConflictError", 409, "invalid_request_error", "bad_request"),
         ErrorCase("unprocessable", "UnprocessableEntityError", 422, "invalid_request_error", "bad_request"),
         ErrorCase("rate_limit", "RateLimitError", 429, "rate_limit_exceeded", "rate_limit"),
@@ -308,107 +135,68 @@ OPENAI = ProviderCase(
         ErrorCase("overloaded", "InternalServerError", 503, "server_error", "server"),
     ),
     stream_errors=(ErrorCase("stream_error", "APIError", 200, "server_error", "other"),),
-    sdk_files=("openai/_base_client.py",),
-    timeout_error="APITimeoutError",
-    connection_error="APIConnectionError",
-    connection_cause="ConnectError",
-    connection_link=DIRECT_CAUSE,
     echoes=(Echo("unauthorized", API_KEY, "Incorrect API key provided: [REDACTED]"),),
     secrets=(API_KEY, "TESTKEY"),
-    retried=("overloaded", "overloaded"),
-    not_retried="not_found",
-    retries=True,
+    retried=("overloaded", "overloaded"),  # 503 with `retry-after-ms: 5`
     failures=("not_found", "rate_limit"),
-    result_made_by=Made(openai_base.SyncAPIClient, "request", returned),
-    error_made_by=Made(openai_base.SyncAPIClient, "_make_status_error_from_response", returned),
     patched=lambda: (
         openai_chat.Completions.create,
         openai_chat.AsyncCompletions.create,
         openai_base.BaseClient._build_request,
     ),
-    async_client=openai_async_client,
-    acall=async_chat_completions_create,
-    aopen_stream=async_chat_completions_stream,
-    is_sdk_async_stream=lambda opened: type(opened) is openai.AsyncStream,
-    stream_with=True,
 )
 
-# --- Anthropic ---------------------------------------------------------------------------------------
+# --- Anthropic ----------------------------------------------------------------------------------------------
 
 ANTHROPIC_MODEL = anthropic_server.DEFAULT_MODEL
+_ANTHROPIC_ASK = {"model": ANTHROPIC_MODEL, "max_tokens": 256, "messages": MESSAGES}
 
 
-def _anthropic_options(attempts: int, timeout: float | None, tracer_provider: Any) -> dict[str, Any]:
-    """The SDK's own tracing on, into the test's tracer provider: every test then proves one span per call."""
-    options: dict[str, Any] = {"api_key": ANTHROPIC_API_KEY, "max_retries": attempts - 1}
-    if ANTHROPIC_SDK_TRACES and tracer_provider is not None:
-        options["open_telemetry"] = {"tracer_provider": tracer_provider}
-    return options if timeout is None else {**options, "timeout": timeout}
-
-
-def anthropic_client(
-    base_url: str, *, attempts: int = 1, timeout: float | None = None, tracer_provider: Any = None
-) -> anthropic.Anthropic:
-    return anthropic.Anthropic(base_url=base_url, **_anthropic_options(attempts, timeout, tracer_provider))
-
-
-def anthropic_async_client(
-    base_url: str, *, attempts: int = 1, timeout: float | None = None, tracer_provider: Any = None
-) -> anthropic.AsyncAnthropic:
-    options = _anthropic_options(attempts, timeout, tracer_provider)
-    return anthropic.AsyncAnthropic(base_url=base_url, **options)
-
-
-def messages_create(client: anthropic.Anthropic) -> Any:
-    return client.messages.create(model=ANTHROPIC_MODEL, max_tokens=256, messages=MESSAGES)
+def messages_create(client: anthropic.Anthropic, system: str | None = None) -> Any:
+    return client.messages.create(**_ANTHROPIC_ASK, **({} if system is None else {"system": system}))
 
 
 async def async_messages_create(client: anthropic.AsyncAnthropic) -> Any:
-    return await client.messages.create(model=ANTHROPIC_MODEL, max_tokens=256, messages=MESSAGES)
+    return await client.messages.create(**_ANTHROPIC_ASK)
 
 
 def messages_stream(client: anthropic.Anthropic) -> Any:
-    return client.messages.create(model=ANTHROPIC_MODEL, max_tokens=256, messages=MESSAGES, stream=True)
+    return client.messages.create(**_ANTHROPIC_ASK, stream=True)
 
 
 async def async_messages_stream(client: anthropic.AsyncAnthropic) -> Any:
-    return await client.messages.create(model=ANTHROPIC_MODEL, max_tokens=256, messages=MESSAGES, stream=True)
+    return await client.messages.create(**_ANTHROPIC_ASK, stream=True)
 
 
 def _anthropic_text(events: list[Any]) -> str:
     return "".join(event.delta.text for event in events if event.type == "content_block_delta")
 
 
-def _anthropic_error(*candidates: str) -> str:
+def _anthropic_class(*candidates: str) -> str:
     """The SDK's class for an error: 2.x names some that 1.x folds into a broader class."""
     return next(name for name in candidates if hasattr(anthropic, name))
 
 
 ANTHROPIC = ProviderCase(
+    **stainless(anthropic, anthropic_base, "request-id", ANTHROPIC_API_KEY, traces=ANTHROPIC_SDK_TRACES),
     name="anthropic",
     provider_name="anthropic",
     operation="chat",
     model=ANTHROPIC_MODEL,
     fake=FakeAnthropic,
     provider=AnthropicProvider,
-    client=anthropic_client,
     call=messages_create,
+    acall=async_messages_create,
     open_stream=messages_stream,
+    aopen_stream=async_messages_stream,
     text_of=_anthropic_text,
-    request_id=http_request_id("request-id"),
-    stream_request_id=lambda opened, chunks: http_request_id("request-id")(opened),
     request_id_pattern=r"req_011C[1-9A-HJ-NP-Za-km-z]{20}",
-    response_id=lambda result: result.id,
     stream_response_id=lambda events: events[0].message.id if events else None,
     provider_code_of=lambda error: getattr(error, "type", None),
-    status_of=status_code,
     message_prefix=lambda status, code: (
         f"Error code: {status} - {{'type': 'error', 'error': {{'type': '{code}'"
     ),
-    is_sdk_stream=lambda opened: type(opened) is anthropic.Stream,
     response_model=anthropic_server.SNAPSHOTS[ANTHROPIC_MODEL],
-    call_status=None,
-    stream_status=200,
     finish_reasons=("end_turn",),
     # Input tokens as the semantic conventions count them for Anthropic: cache reads included.
     tokens={
@@ -417,13 +205,12 @@ ANTHROPIC = ProviderCase(
         "cache_read": anthropic_server.USAGE_CACHE_READ,
         "cache_creation": 0,
     },
-    error_base=anthropic.APIError,
     errors=(
         ErrorCase("bad_request", "BadRequestError", 400, "invalid_request_error", "bad_request"),
         ErrorCase("unauthorized", "AuthenticationError", 401, "authentication_error", "auth"),
         ErrorCase(
             "billing",
-            _anthropic_error("PaymentRequiredError", "APIStatusError"),
+            _anthropic_class("PaymentRequiredError", "APIStatusError"),
             402,
             "billing_error",
             "quota",
@@ -432,7 +219,7 @@ ANTHROPIC = ProviderCase(
         ErrorCase("not_found", "NotFoundError", 404, "not_found_error", "not_found"),
         ErrorCase(
             "request_too_large",
-            _anthropic_error("ContentTooLargeError", "RequestTooLargeError"),
+            _anthropic_class("ContentTooLargeError", "RequestTooLargeError"),
             413,
             "request_too_large",
             "bad_request",
@@ -441,7 +228,7 @@ ANTHROPIC = ProviderCase(
         ErrorCase("api_error", "InternalServerError", 500, "api_error", "server"),
         ErrorCase(
             "timeout_error",
-            _anthropic_error("GatewayTimeoutError", "InternalServerError"),
+            _anthropic_class("GatewayTimeoutError", "InternalServerError"),
             504,
             "timeout_error",
             "timeout",
@@ -450,19 +237,10 @@ ANTHROPIC = ProviderCase(
     ),
     # The event's error type says what failed, not the 200 the stream opened with.
     stream_errors=(ErrorCase("stream_error", "APIStatusError", 200, "overloaded_error", "server"),),
-    sdk_files=("anthropic/_base_client.py",),
-    timeout_error="APITimeoutError",
-    connection_error="APIConnectionError",
-    connection_cause="ConnectError",
-    connection_link=DIRECT_CAUSE,
     echoes=(Echo("unauthorized", None, "invalid x-api-key"),),
     secrets=(ANTHROPIC_API_KEY, "TESTKEY"),
-    retried=("overloaded", "overloaded"),
-    not_retried="not_found",
-    retries=True,
+    retried=("overloaded", "overloaded"),  # 529 with `x-should-retry: true` and `retry-after-ms: 5`
     failures=("not_found", "overloaded"),
-    result_made_by=Made(anthropic_base.SyncAPIClient, "request", returned),
-    error_made_by=Made(anthropic_base.SyncAPIClient, "_make_status_error_from_response", returned),
     patched=lambda: (
         anthropic_messages.Messages.create,
         anthropic_messages.AsyncMessages.create,
@@ -474,14 +252,9 @@ ANTHROPIC = ProviderCase(
         anthropic_base.BaseClient._build_request,
         getattr(anthropic_base, "start_api_call_span", None),  # absent before the SDK traced its calls
     ),
-    async_client=anthropic_async_client,
-    acall=async_messages_create,
-    aopen_stream=async_messages_stream,
-    is_sdk_async_stream=lambda opened: type(opened) is anthropic.AsyncStream,
-    stream_with=True,
 )
 
-# --- Google ------------------------------------------------------------------------------------------
+# --- Google -------------------------------------------------------------------------------------------------
 
 GOOGLE_MODEL = google_server.DEFAULT_MODEL
 GOOGLE_VERSION = tuple(int(part) for part in genai.__version__.split(".")[:2])
@@ -507,8 +280,9 @@ def google_client(
     return genai.Client(api_key=google_server.API_KEY, http_options=google_types.HttpOptions(**options))
 
 
-def generate_content(client: genai.Client) -> Any:
-    return client.models.generate_content(model=GOOGLE_MODEL, contents=PROMPT)
+def generate_content(client: genai.Client, system: str | None = None) -> Any:
+    config = None if system is None else {"system_instruction": system}
+    return client.models.generate_content(model=GOOGLE_MODEL, contents=PROMPT, config=config)
 
 
 async def async_generate_content(client: genai.Client) -> Any:
@@ -617,7 +391,7 @@ GOOGLE = ProviderCase(
     error_request_ids=False,
 )
 
-# --- AWS Bedrock (Converse) --------------------------------------------------------------------------
+# --- AWS Bedrock Runtime (boto3): Converse ------------------------------------------------------------------
 
 BEDROCK_MODEL = bedrock_server.CLAUDE
 _BEDROCK_MESSAGES = [{"role": "user", "content": [{"text": PROMPT}]}]
@@ -630,8 +404,9 @@ def bedrock_client(
     return make_bedrock_client(base_url, **options, **({} if timeout is None else {"read_timeout": timeout}))
 
 
-def converse(client: Any) -> Any:
-    return client.converse(modelId=BEDROCK_MODEL, messages=_BEDROCK_MESSAGES)
+def converse(client: Any, system: str | None = None) -> Any:
+    instructions = {} if system is None else {"system": [{"text": system}]}
+    return client.converse(modelId=BEDROCK_MODEL, messages=_BEDROCK_MESSAGES, **instructions)
 
 
 def converse_stream(client: Any) -> Any:
@@ -643,13 +418,13 @@ def _bedrock_metadata(value: Any) -> dict[str, Any]:
     return response.get("ResponseMetadata", {})  # type: ignore[no-any-return]
 
 
-def _bedrock_text(events: list[Any]) -> str:
+def _converse_text(events: list[Any]) -> str:
     return "".join(
         event["contentBlockDelta"]["delta"]["text"] for event in events if "contentBlockDelta" in event
     )
 
 
-def _bedrock_tokens() -> dict[str, int]:
+def _converse_tokens() -> dict[str, int]:
     tokens = {"input": CONVERSE_INPUT_TOKENS, "output": bedrock_server.OUTPUT_TOKENS}
     if converse_reports_cache_reads():  # botocore drops the counts its service model lacks
         tokens.update(cache_read=bedrock_server.CACHE_READ_TOKENS, cache_creation=0)
@@ -680,7 +455,7 @@ BEDROCK = ProviderCase(
     call=converse,
     open_stream=converse_stream,
     events=lambda opened: opened["stream"],
-    text_of=_bedrock_text,
+    text_of=_converse_text,
     # The x-amzn-RequestId header, as botocore keeps it (and parses it into `RequestId`).
     request_id=lambda value: _bedrock_metadata(value).get("HTTPHeaders", {}).get("x-amzn-requestid"),
     stream_request_id=lambda opened, chunks: _bedrock_metadata(opened).get("RequestId"),
@@ -696,7 +471,7 @@ BEDROCK = ProviderCase(
     stream_status=200,
     finish_reasons=("end_turn",),
     # Input as the semantic conventions count it: Bedrock's `inputTokens` and the cache reads counted apart.
-    tokens=_bedrock_tokens(),
+    tokens=_converse_tokens(),
     error_base=botocore.exceptions.ClientError,
     errors=(
         ErrorCase("throttling", "ThrottlingException", 429, "ThrottlingException", "rate_limit"),
@@ -763,7 +538,7 @@ BEDROCK = ProviderCase(
 )
 
 
-# --- AWS Bedrock (InvokeModel, Anthropic Messages bodies) --------------------------------------------
+# --- InvokeModel, with Anthropic Messages bodies ------------------------------------------------------
 
 _INVOKE_BODY = json.dumps(
     {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 256, "messages": _BEDROCK_MESSAGES}
@@ -773,9 +548,10 @@ _INVOKE_BODY = json.dumps(
 _BODIES: dict[int, tuple[Any, Any]] = {}
 
 
-def invoke_model(client: Any) -> Any:
+def invoke_model(client: Any, system: str | None = None) -> Any:
     """invoke_model as the AWS examples use it: the body read at once (kept, for the response id)."""
-    return _read_body(client.invoke_model(modelId=BEDROCK_MODEL, body=_INVOKE_BODY))
+    body = _INVOKE_BODY if system is None else json.dumps({**json.loads(_INVOKE_BODY), "system": system})
+    return _read_body(client.invoke_model(modelId=BEDROCK_MODEL, body=body))
 
 
 def _read_body(response: Any) -> Any:

@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from tests.conformance.cases import CASES, ProviderCase
+from tests.conformance.cases import CASES
+from tests.conformance.kit import ProviderCase
 from tests.conftest import Telemetry
 
 TABLES = {"error": "errors", "stream_error": "stream_errors", "echo": "echoes"}

@@ -7,18 +7,19 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import Counter
+from collections.abc import Callable
 from datetime import timezone
-from typing import Any
+from typing import Any, NamedTuple
 
-import openai
 import pytest
 from google import genai
 from google.genai import types
 
 import otel_aitrack
 from otel_aitrack import names
-from tests.conformance.cases import GOOGLE, OPENAI, ProviderCase
+from tests.conformance.cases import GOOGLE, OPENAI
 from tests.conformance.conftest import excluding
+from tests.conformance.kit import ErrorCase, ProviderCase
 from tests.conftest import Telemetry
 from tests.fakes import google_server
 from tests.fakes.google_server import FakeGoogle
@@ -33,26 +34,32 @@ def ask(case: ProviderCase, client: Any) -> None:
         pass
 
 
+class Mixed(NamedTuple):
+    """Two failures of the case's provider, of different error types, and a call of OpenAI's beside them
+    (its fake plans `ok`, then `server_error`)."""
+
+    first: ErrorCase
+    last: ErrorCase
+    ask_openai: Callable[[], None]
+
+
 @pytest.fixture
-def openai_client(fake: FakeOpenAI) -> openai.OpenAI:
-    return OPENAI.client(fake.base_url)
+def mixed(case: ProviderCase, fake: FakeOpenAI) -> Mixed:
+    fake.plan("ok", "server_error")
+    client = OPENAI.client(fake.base_url)
+    first, last = (case.error(scenario) for scenario in case.failures)
+    return Mixed(first, last, lambda: ask(OPENAI, client))
 
 
 def test_consecutive_failures_run_across_providers_and_reset_on_any_ones_success(
-    case: ProviderCase,
-    provider_fake: Any,
-    client: Any,
-    fake: FakeOpenAI,
-    openai_client: openai.OpenAI,
-    telemetry: Telemetry,
+    case: ProviderCase, provider_fake: Any, client: Any, mixed: Mixed, telemetry: Telemetry
 ) -> None:
-    first, last = (case.error(scenario) for scenario in case.failures)
-    fake.plan("ok", "server_error")
+    first, last = mixed.first, mixed.last
     provider_fake.plan(first.scenario, last.scenario, "ok")
     with otel_aitrack.track("summarize_ticket"):
-        ask(OPENAI, openai_client)  # ok
+        mixed.ask_openai()  # ok
         ask(case, client)
-        ask(OPENAI, openai_client)  # 500
+        mixed.ask_openai()  # 500
         ask(case, client)
         stats = otel_aitrack.stats()["summarize_ticket"]
         assert stats.consecutive_failures == 3
@@ -80,19 +87,13 @@ def test_consecutive_failures_run_across_providers_and_reset_on_any_ones_success
 
 
 def test_the_calls_counter_splits_one_prompt_type_by_provider_and_error_type(
-    case: ProviderCase,
-    provider_fake: Any,
-    client: Any,
-    fake: FakeOpenAI,
-    openai_client: openai.OpenAI,
-    telemetry: Telemetry,
+    case: ProviderCase, provider_fake: Any, client: Any, mixed: Mixed, telemetry: Telemetry
 ) -> None:
-    first, last = (case.error(scenario) for scenario in case.failures)
-    fake.plan("ok", "server_error")
+    first, last = mixed.first, mixed.last
     provider_fake.plan("ok", first.scenario, last.scenario, first.scenario)
     with otel_aitrack.track("classify_email"):
         for _ in range(2):
-            ask(OPENAI, openai_client)
+            mixed.ask_openai()  # ok, 500
         for _ in range(4):
             ask(case, client)
     calls = names.METRIC_CALLS

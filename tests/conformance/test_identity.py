@@ -9,7 +9,7 @@ import pytest
 
 import otel_aitrack
 from otel_aitrack import names
-from tests.conformance.cases import TEXT, Made, ProviderCase
+from tests.conformance.kit import TEXT, Made, ProviderCase
 from tests.conftest import Telemetry
 
 

@@ -9,8 +9,8 @@ from opentelemetry.trace import StatusCode
 
 import otel_aitrack
 from otel_aitrack import names
-from tests.conformance.cases import ProviderCase
 from tests.conformance.conftest import requires
+from tests.conformance.kit import ProviderCase, failure
 from tests.conftest import Telemetry
 from tests.support import attrs
 
@@ -46,11 +46,7 @@ def test_exhausted_retries_are_one_failed_span_with_the_resend_count(
     assert len(provider_fake.requests) == 3
     a = attrs(telemetry.span())
     assert a[names.HTTP_REQUEST_RESEND_COUNT] == 2
-    assert (a[names.ERROR_TYPE], a[names.AITRACK_ERROR_PROVIDER_CODE], a[names.AITRACK_ERROR_CATEGORY]) == (
-        error.expected_type,
-        error.provider_code,
-        error.category,
-    )
+    assert failure(a) == error.recorded
     assert otel_aitrack.stats()["summarize_ticket"].total_failed_calls == 1
 
 

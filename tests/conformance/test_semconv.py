@@ -15,7 +15,7 @@ from opentelemetry.trace import StatusCode
 import otel_aitrack
 from otel_aitrack import names
 from otel_aitrack.genai import TOKEN_ATTRIBUTES
-from tests.conformance.cases import ProviderCase
+from tests.conformance.kit import ProviderCase
 from tests.conftest import Telemetry, instrumented
 from tests.support import attrs
 
@@ -150,10 +150,11 @@ def test_content_goes_where_the_mode_says(
     on_span, as_event = CONTENT_MODES[mode]
     captured = on_span and case.captures_content
     with instrumented() as seen:
-        case.call(case.client(provider_fake.base_url))
+        case.call(case.client(provider_fake.base_url), "Be terse.")
         span = attrs(one_span(seen))
         records = [data.log_record for data in seen.logs_exporter.get_finished_logs()]
-    assert (names.GEN_AI_INPUT_MESSAGES in span, names.GEN_AI_OUTPUT_MESSAGES in span) == (captured, captured)
+    content = (names.GEN_AI_INPUT_MESSAGES, names.GEN_AI_SYSTEM_INSTRUCTIONS, names.GEN_AI_OUTPUT_MESSAGES)
+    assert [name in span for name in content] == [captured] * 3
     details = [record for record in records if record.event_name == names.EVENT_INFERENCE_DETAILS]
     assert len(details) == int(as_event)
     if as_event and not case.captures_content:

@@ -37,9 +37,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
-from otel_aitrack.cli.fake_provider import LoopbackFake, LoopbackHandler
+from otel_aitrack.cli.fake_provider import LoopbackFake, LoopbackHandler, StreamCut, pieces, sample
 
 SLOW_SECONDS = 2.0
 LONG_STREAM_DELTAS = 200
@@ -126,17 +125,6 @@ ERRORS: dict[str, ErrorSpec] = {
 SCENARIOS = frozenset({"ok", "slow", *ERRORS, *STREAM_SCENARIOS})
 
 
-@dataclass(frozen=True)
-class RecordedRequest:
-    """One request as the fake received it."""
-
-    path: str
-    query: dict[str, list[str]]
-    headers: dict[str, str]
-    body: Any
-    scenario: str = ""
-
-
 # --- payloads ------------------------------------------------------------------------------------
 
 
@@ -187,34 +175,12 @@ def answer_text(body: dict[str, Any]) -> str:
     fmt = config.get("format") if isinstance(config, dict) else body.get("output_format")
     if not isinstance(fmt, dict) or fmt.get("type") != "json_schema":
         return TEXT
-    schema = fmt.get("schema")
-    return json.dumps(_sample(schema, schema))
-
-
-def _sample(schema: Any, root: Any) -> Any:
-    """A minimal value that validates against a (pydantic-made) JSON schema."""
-    if not isinstance(schema, dict):
-        return "42"
-    if "$ref" in schema:
-        return _sample(root.get("$defs", {}).get(schema["$ref"].rsplit("/", 1)[-1]), root)
-    if "anyOf" in schema:
-        return _sample(schema["anyOf"][0], root)
-    if "enum" in schema:
-        return schema["enum"][0]
-    if schema.get("type") == "object":
-        return {key: _sample(sub, root) for key, sub in schema.get("properties", {}).items()}
-    samples: dict[Any, Any] = {"array": [], "integer": 42, "number": 42.0, "boolean": True, "null": None}
-    return samples.get(schema.get("type"), "42")
+    return json.dumps(sample(fmt.get("schema")))
 
 
 def error_body(spec: ErrorSpec, model: str, request_id: str) -> dict[str, Any]:
     error = {"type": spec.type, "message": spec.message.format(model=model)}
     return {"type": "error", "error": error, "request_id": request_id}
-
-
-def _pieces(text: str, count: int) -> list[str]:
-    size = -(-len(text) // count)
-    return [text[i : i + size] for i in range(0, len(text), size)]
 
 
 class MessageEvents:
@@ -255,34 +221,42 @@ class MessageEvents:
 # --- HTTP ----------------------------------------------------------------------------------------
 
 
-class StreamCut(Exception):
-    """Raised by a stream script to drop the connection mid-body."""
-
-
 class Handler(LoopbackHandler):
     """Answers one connection's requests (HTTP/1.1 keep-alive) for the FakeAnthropic it serves."""
 
     def version_string(self) -> str:
         return "cloudflare"
 
-    def do_POST(self) -> None:
+    def serve(self) -> None:
         self._request_id = new_request_id()
-        try:
-            self._serve()
-        except (ConnectionError, TimeoutError):
-            self.close_connection = True  # the client went away (closed stream, timeout): fine
-        except Exception as error:  # a bug in this fake: make it visible to the test as a 500
-            self.close_connection = True
-            bug = ErrorSpec(500, "api_error", f"fake server bug: {error!r}")
-            self._send_json(500, error_body(bug, "", self._request_id))
+        if self.command == "GET":
+            self._list_models()
+            return
+        body = self.read_json()
+        route = ROUTES.get(self.url.path)
+        scenario = (
+            self.server.fake.next_scenario(body.get("model")) if route and isinstance(body, dict) else ""
+        )
+        self.record(body, scenario)
+        if route is None:
+            self._send_error(ErrorSpec(404, "not_found_error", f"Not Found: {self.url.path}"), {})
+        elif not isinstance(body, dict):
+            self._send_error(ErrorSpec(400, "invalid_request_error", "Request body is not valid JSON"), {})
+        elif "anthropic-version" not in self.header_map():
+            self._send_error(
+                ErrorSpec(400, "invalid_request_error", "anthropic-version: header is required"), {}
+            )
+        else:
+            self._answer(scenario, route, body)
 
-    def do_GET(self) -> None:
-        self._request_id = new_request_id()
-        url = urlsplit(self.path)
-        headers = {key.lower(): value for key, value in self.headers.items()}
-        self.server.fake.record(RecordedRequest(url.path, parse_qs(url.query), headers, None))
-        if url.path != "/v1/models":
-            self._send_error(ErrorSpec(404, "not_found_error", f"Not Found: {url.path}"), {})
+    def send_bug(self, error: Exception) -> None:
+        bug = ErrorSpec(500, "api_error", f"fake server bug: {error!r}")
+        self._send_json(500, error_body(bug, "", self._request_id))
+
+    def _list_models(self) -> None:
+        self.record(None)
+        if self.url.path != "/v1/models":
+            self._send_error(ErrorSpec(404, "not_found_error", f"Not Found: {self.url.path}"), {})
             return
         data = [
             {"type": "model", "id": model, "display_name": name, "created_at": "2025-10-01T00:00:00Z"}
@@ -292,39 +266,12 @@ class Handler(LoopbackHandler):
             200, {"data": data, "has_more": False, "first_id": data[0]["id"], "last_id": data[-1]["id"]}
         )
 
-    def _serve(self) -> None:
-        body = self._read_body()
-        url = urlsplit(self.path)
-        route = ROUTES.get(url.path)
-        fake = self.server.fake
-        scenario = fake.next_scenario(body) if route and isinstance(body, dict) else ""
-        headers = {key.lower(): value for key, value in self.headers.items()}
-        fake.record(RecordedRequest(url.path, parse_qs(url.query), headers, body, scenario))
-        if route is None:
-            self._send_error(ErrorSpec(404, "not_found_error", f"Not Found: {url.path}"), {})
-        elif not isinstance(body, dict):
-            self._send_error(ErrorSpec(400, "invalid_request_error", "Request body is not valid JSON"), {})
-        elif "anthropic-version" not in headers:
-            self._send_error(
-                ErrorSpec(400, "invalid_request_error", "anthropic-version: header is required"), {}
-            )
-        else:
-            self._answer(scenario, route, body)
-
-    def _read_body(self) -> Any:
-        length = int(self.headers.get("content-length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        try:
-            return json.loads(raw) if raw else None
-        except ValueError:
-            return raw.decode("utf-8", "replace")
-
     def _answer(self, scenario: str, route: str, body: dict[str, Any]) -> None:
         if scenario in ERRORS:
             self._send_error(ERRORS[scenario], body)
             return
         if scenario == "slow":
-            self.server.stopping.wait(SLOW_SECONDS)
+            self.pause(SLOW_SECONDS)
         if route == "count_tokens":
             self._send_json(200, {"input_tokens": TOKENS_COUNTED})
         elif body.get("stream") is True:
@@ -334,7 +281,7 @@ class Handler(LoopbackHandler):
 
     # responses with a body
 
-    def _headers(self, extra: tuple[tuple[str, str], ...] = ()) -> dict[str, str]:
+    def _headers(self, extra: tuple[tuple[str, str], ...] = ()) -> list[tuple[str, str]]:
         reset = (datetime.now(timezone.utc) + timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
         headers = {
             "request-id": self._request_id,
@@ -356,17 +303,11 @@ class Handler(LoopbackHandler):
             "cf-cache-status": "DYNAMIC",
             "x-robots-tag": "none",
         }
-        return {**headers, **dict(extra)}
+        return list({**headers, **dict(extra)}.items())
 
     def _send_json(self, status: int, payload: Any, extra: tuple[tuple[str, str], ...] = ()) -> None:
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        for key, value in self._headers(extra).items():
-            self.send_header(key, value)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        headers = [*self._headers(extra), ("content-type", "application/json")]
+        self.send_body(status, json.dumps(payload).encode(), headers)
 
     def _send_error(self, spec: ErrorSpec, body: dict[str, Any]) -> None:
         self._send_json(spec.status, error_body(spec, resolved_model(body), self._request_id), spec.headers)
@@ -374,30 +315,24 @@ class Handler(LoopbackHandler):
     # server-sent events, chunked
 
     def _stream(self, scenario: str, body: dict[str, Any]) -> None:
-        self.send_response(200)
-        for key, value in self._headers().items():
-            self.send_header(key, value)
-        self.send_header("content-type", "text/event-stream; charset=utf-8")
-        self.send_header("cache-control", "no-cache")
-        self.send_header("transfer-encoding", "chunked")
-        self.end_headers()
-        try:
-            for name, payload in self._events(scenario, MessageEvents(body, self._request_id)):
-                self._send_event(name, payload)
-        except StreamCut:
-            self._cut()
-            return
-        self.wfile.write(b"0\r\n\r\n")
+        headers = [
+            *self._headers(),
+            ("content-type", "text/event-stream; charset=utf-8"),
+            ("cache-control", "no-cache"),
+            ("transfer-encoding", "chunked"),
+        ]
+        events = self._events(scenario, MessageEvents(body, self._request_id))
+        self.send_chunked(200, headers, (_event(name, payload) for name, payload in events))
 
     def _events(self, scenario: str, events: MessageEvents) -> Iterator[tuple[str, dict[str, Any]]]:
         yield from events.opening()
-        pieces = _pieces(TEXT, 3)
+        deltas = pieces(TEXT, 3)
         if scenario == "stream_long":
-            pieces = [f"word{index} " for index in range(LONG_STREAM_DELTAS)]
-        for index, piece in enumerate(pieces):
+            deltas = [f"word{index} " for index in range(LONG_STREAM_DELTAS)]
+        for index, piece in enumerate(deltas):
             yield events.delta(piece)
             if scenario == "stream_long":
-                self.server.stopping.wait(LONG_STREAM_PAUSE)
+                self.pause(LONG_STREAM_PAUSE)
             if index == 0 and scenario == "stream_cut":
                 raise StreamCut
             if index == 0 and scenario == "stream_error":
@@ -405,10 +340,9 @@ class Handler(LoopbackHandler):
                 return
         yield from events.closing(with_stop=scenario != "stream_truncated")
 
-    def _send_event(self, name: str, payload: dict[str, Any]) -> None:
-        encoded = f"event: {name}\ndata: {json.dumps(payload, separators=(',', ':'))}\n\n".encode()
-        self._write_chunk(encoded)
-        self.wfile.flush()
+
+def _event(name: str, payload: dict[str, Any]) -> bytes:
+    return f"event: {name}\ndata: {json.dumps(payload, separators=(',', ':'))}\n\n".encode()
 
 
 # --- the fake ------------------------------------------------------------------------------------
@@ -420,10 +354,3 @@ class FakeAnthropic(LoopbackFake):
     handler = Handler
     scenarios = SCENARIOS
     thread_name = "fake-anthropic"
-
-    def next_scenario(self, body: dict[str, Any]) -> str:
-        planned = self.planned()
-        if planned is not None:
-            return planned
-        model = body.get("model")
-        return model if isinstance(model, str) and model in SCENARIOS else "ok"

@@ -48,9 +48,9 @@ import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, unquote
 
-from otel_aitrack.cli.fake_provider import LoopbackFake, LoopbackHandler
+from otel_aitrack.cli.fake_provider import LoopbackFake, LoopbackHandler, RecordedRequest, StreamCut, pieces
 
 SLOW_SECONDS = 2.0
 LONG_STREAM_DELTAS = 200
@@ -175,18 +175,6 @@ STREAM_SCENARIOS = frozenset(
 SCENARIOS = frozenset({"ok", "slow", "body_cut", *ERRORS, *STREAM_SCENARIOS})
 
 
-@dataclass(frozen=True)
-class RecordedRequest:
-    """One request as the fake received it."""
-
-    path: str
-    operation: str  # Converse, ConverseStream, InvokeModel, InvokeModelWithResponseStream, or STS's action
-    model: str
-    headers: dict[str, str]
-    body: Any
-    scenario: str = ""
-
-
 # --- the event stream encoding (application/vnd.amazon.eventstream) ------------------------------
 
 _STRING_HEADER = 7
@@ -234,11 +222,6 @@ def _padding() -> str:
 
 
 # --- payloads ------------------------------------------------------------------------------------
-
-
-def _pieces(text: str, count: int) -> list[str]:
-    size = -(-len(text) // count)
-    return [text[i : i + size] for i in range(0, len(text), size)]
 
 
 def converse_usage() -> dict[str, int]:
@@ -388,10 +371,6 @@ def error_body(spec: ErrorSpec, model: str, request: RecordedRequest | None = No
 # --- HTTP ----------------------------------------------------------------------------------------
 
 
-class StreamCut(Exception):
-    """Raised by a stream script to drop the connection in the middle of a frame."""
-
-
 class Handler(LoopbackHandler):
     """Answers one connection's requests (HTTP/1.1 keep-alive) for the FakeBedrock it serves."""
 
@@ -399,30 +378,21 @@ class Handler(LoopbackHandler):
         self.send_response_only(code, message)  # a `Date` as AWS sends one, no `Server`
         self.send_header("Date", self.date_time_string())
 
-    def do_POST(self) -> None:
-        self._request_id = str(uuid.uuid4())
-        try:
-            self._serve()
-        except (ConnectionError, TimeoutError):
-            self.close_connection = True  # the client went away (closed stream, timeout): fine
-        except Exception as error:  # a bug in this fake: make it visible to the test as a 500
-            self.close_connection = True
-            error_type = {"x-amzn-ErrorType": f"InternalServerException:{_BEDROCK}"}
-            self._send_json(500, {"message": f"fake server bug: {error!r}"}, error_type)
+    def send_bug(self, error: Exception) -> None:
+        error_type = {"x-amzn-ErrorType": f"InternalServerException:{_BEDROCK}"}
+        self._send_json(500, {"message": f"fake server bug: {error!r}"}, error_type)
 
-    def _serve(self) -> None:
-        raw = self._read_body()
-        parts = urlsplit(self.path).path.strip("/").split("/")
-        headers = {key.lower(): value for key, value in self.headers.items()}
-        fake = self.server.fake
+    def serve(self) -> None:
+        self._request_id = str(uuid.uuid4())
+        raw = self.read_raw()
+        parts = self.url.path.strip("/").split("/")
         if len(parts) != 3 or parts[0] != "model" or parts[2] not in OPERATIONS:
-            self._answer_other(raw, headers)
+            self._answer_other(raw)
             return
         model, operation = unquote(parts[1]), OPERATIONS[parts[2]]
         body = _json(raw)
-        scenario = fake.next_scenario(model)
-        request = RecordedRequest(self.path, operation, model, headers, body, scenario)
-        fake.record(request)
+        scenario = self.server.fake.next_scenario(model)
+        request = self.record(body, scenario, operation=operation, model=model)
         if scenario in ERRORS:
             self._send_error(ERRORS[scenario], model, request)
             return
@@ -433,7 +403,7 @@ class Handler(LoopbackHandler):
             self._send_error(spec, model, request)
             return
         if scenario == "slow":
-            self.server.stopping.wait(SLOW_SECONDS)
+            self.pause(SLOW_SECONDS)
         if operation.endswith("Stream"):
             self._stream(scenario, operation, model)
         elif operation == "Converse":
@@ -441,11 +411,11 @@ class Handler(LoopbackHandler):
         else:
             self._send_invoke(scenario, model)
 
-    def _answer_other(self, raw: bytes, headers: dict[str, str]) -> None:
+    def _answer_other(self, raw: bytes) -> None:
         """STS `GetCallerIdentity` (query protocol, XML); anything else: an unknown operation."""
         form = parse_qs(raw.decode("utf-8", "replace"))
         action = (form.get("Action") or [""])[0]
-        self.server.fake.record(RecordedRequest(self.path, action, "", headers, form))
+        self.record(form, operation=action)
         if action != "GetCallerIdentity":
             self._send_error(ErrorSpec(404, "UnknownOperationException", "Unknown operation"), "")
             return
@@ -458,22 +428,17 @@ class Handler(LoopbackHandler):
         ).encode()
         self._send_bytes(200, data, "text/xml", {})
 
-    def _read_body(self) -> bytes:
-        length = int(self.headers.get("content-length") or 0)
-        return self.rfile.read(length) if length else b""
-
     # responses with a body
 
     def _send_bytes(self, status: int, data: bytes, content_type: str, extra: dict[str, str]) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("x-amzn-RequestId", self._request_id)
-        for name, value in extra.items():
-            self.send_header(name, value)
-        self.send_header("Connection", "keep-alive")
-        self.end_headers()
-        self.wfile.write(data)
+        headers = [
+            ("Content-Type", content_type),
+            ("Content-Length", str(len(data))),
+            ("x-amzn-RequestId", self._request_id),
+            *extra.items(),
+            ("Connection", "keep-alive"),
+        ]
+        self.send_body(status, data, headers)
 
     def _send_json(self, status: int, payload: Any, extra: dict[str, str] | None = None) -> None:
         self._send_bytes(status, json.dumps(payload).encode(), "application/json", extra or {})
@@ -499,8 +464,7 @@ class Handler(LoopbackHandler):
         self.send_header("x-amzn-RequestId", self._request_id)
         self.end_headers()
         self.wfile.write(data[: len(data) // 2])
-        self.wfile.flush()
-        self._cut()
+        self.cut()
 
     def _send_error(self, spec: ErrorSpec, model: str, request: RecordedRequest | None = None) -> None:
         error_type = {"x-amzn-ErrorType": f"{spec.code}:{spec.namespace}"}
@@ -509,31 +473,16 @@ class Handler(LoopbackHandler):
     # event streams, chunked
 
     def _stream(self, scenario: str, operation: str, model: str) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", "application/vnd.amazon.eventstream")
-        self.send_header("Transfer-Encoding", "chunked")
-        self.send_header("x-amzn-RequestId", self._request_id)
+        headers = [
+            ("Content-Type", "application/vnd.amazon.eventstream"),
+            ("Transfer-Encoding", "chunked"),
+            ("x-amzn-RequestId", self._request_id),
+        ]
         if operation == "InvokeModelWithResponseStream":
-            self.send_header("X-Amzn-Bedrock-Content-Type", "application/json")
-        self.send_header("Connection", "keep-alive")
-        self.end_headers()
+            headers.append(("X-Amzn-Bedrock-Content-Type", "application/json"))
+        headers.append(("Connection", "keep-alive"))
         frames = self._converse_frames if operation == "ConverseStream" else self._invoke_frames
-        try:
-            for index, frame in enumerate(frames(scenario, model)):
-                self._send_frame(frame, split=index == 1)
-        except StreamCut as cut:
-            self._write_chunk(cut.args[0])
-            self.wfile.flush()
-            self._cut()
-            return
-        self.wfile.write(b"0\r\n\r\n")
-
-    def _send_frame(self, frame: bytes, split: bool) -> None:
-        """One frame per chunk; one frame split over two chunks, which the client's buffer must join."""
-        halves = (frame[:7], frame[7:]) if split else (frame,)
-        for half in halves:
-            self._write_chunk(half)
-        self.wfile.flush()
+        self.send_chunked(200, headers, _chunks(frames(scenario, model)))
 
     def _converse_frames(self, scenario: str, model: str) -> Iterator[bytes]:
         events = list(converse_events(self._pieces(scenario)))
@@ -550,7 +499,7 @@ class Handler(LoopbackHandler):
         if scenario == "stream_long":
             for frame in frames:
                 yield frame
-                self.server.stopping.wait(LONG_STREAM_PAUSE)
+                self.pause(LONG_STREAM_PAUSE)
             return
         if scenario not in STREAM_SCENARIOS:
             yield from frames
@@ -568,7 +517,13 @@ class Handler(LoopbackHandler):
     def _pieces(self, scenario: str) -> list[str]:
         if scenario == "stream_long":
             return [f"word{index} " for index in range(LONG_STREAM_DELTAS)]
-        return _pieces(TEXT, 3)
+        return pieces(TEXT, 3)
+
+
+def _chunks(frames: Iterator[bytes]) -> Iterator[bytes]:
+    """One frame per chunk; the second frame split over two chunks, which the client's buffer must join."""
+    for index, frame in enumerate(frames):
+        yield from (frame[:7], frame[7:]) if index == 1 else (frame,)
 
 
 def _json(raw: bytes) -> Any:
@@ -591,9 +546,3 @@ class FakeBedrock(LoopbackFake):
     handler = Handler
     scenarios = SCENARIOS
     thread_name = "fake-bedrock"
-
-    def next_scenario(self, model: str) -> str:
-        planned = self.planned()
-        if planned is not None:
-            return planned
-        return model if model in SCENARIOS else "ok"

@@ -42,9 +42,8 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
-from otel_aitrack.cli.fake_provider import LoopbackFake, LoopbackHandler
+from otel_aitrack.cli.fake_provider import LoopbackFake, LoopbackHandler, StreamCut, pieces
 
 # A key of the real format (`AIza` and 35 characters) for the tests' clients; the fake echoes it back in
 # `permission_denied`, as the API does.
@@ -203,17 +202,6 @@ _UNREGISTERED = ErrorSpec(
 )
 
 
-@dataclass(frozen=True)
-class RecordedRequest:
-    """One request as the fake received it."""
-
-    path: str
-    query: dict[str, list[str]]
-    headers: dict[str, str]
-    body: Any
-    scenario: str = ""
-
-
 # --- payloads ------------------------------------------------------------------------------------
 
 
@@ -306,16 +294,7 @@ def error_body(spec: ErrorSpec, model: str, key: str, version: str = "v1beta") -
     return {"error": error}
 
 
-def _pieces(text: str, count: int) -> list[str]:
-    size = -(-len(text) // count)
-    return [text[i : i + size] for i in range(0, len(text), size)]
-
-
 # --- HTTP ----------------------------------------------------------------------------------------
-
-
-class StreamCut(Exception):
-    """Raised by a stream script to drop the connection mid-body."""
 
 
 class Handler(LoopbackHandler):
@@ -324,29 +303,23 @@ class Handler(LoopbackHandler):
     def version_string(self) -> str:
         return "scaffolding on HTTPServer2"
 
-    def do_POST(self) -> None:
-        try:
-            self._serve()
-        except (ConnectionError, TimeoutError):
-            self.close_connection = True  # the client went away (closed stream, timeout): fine
-        except Exception as error:  # a bug in this fake: make it visible to the test as a 500
-            self.close_connection = True
-            bug = ErrorSpec(500, "INTERNAL", f"fake server bug: {error!r}")
-            self._send_json(500, error_body(bug, "", ""))
+    def send_bug(self, error: Exception) -> None:
+        bug = ErrorSpec(500, "INTERNAL", f"fake server bug: {error!r}")
+        self._send_json(500, error_body(bug, "", ""))
 
-    def _serve(self) -> None:
-        body = self._read_body()
-        url = urlsplit(self.path)
-        match = _PATH.match(url.path)
-        headers = {key.lower(): value for key, value in self.headers.items()}
+    def serve(self) -> None:
+        self._version = "v1beta"
+        body = self.read_json()
+        match = _PATH.match(self.url.path)
+        headers = self.header_map()
         model = match.group("model") if match else ""
-        self._version = match.group("version") if match else "v1beta"
-        fake = self.server.fake
-        scenario = fake.next_scenario(model) if match and isinstance(body, dict) else ""
-        fake.record(RecordedRequest(url.path, parse_qs(url.query), headers, body, scenario))
+        if match:
+            self._version = match.group("version")
+        scenario = self.server.fake.next_scenario(model) if match and isinstance(body, dict) else ""
+        self.record(body, scenario, model=model)
         key = headers.get("x-goog-api-key", "")
         if match is None:
-            self._send_error(ErrorSpec(404, "NOT_FOUND", f"Not Found: {url.path}"), model, key)
+            self._send_error(ErrorSpec(404, "NOT_FOUND", f"Not Found: {self.url.path}"), model, key)
         elif not isinstance(body, dict):
             self._send_error(ErrorSpec(400, "INVALID_ARGUMENT", "Invalid JSON payload received."), model, key)
         elif not key and "authorization" not in headers:
@@ -356,20 +329,12 @@ class Handler(LoopbackHandler):
         else:
             self._answer(scenario, model, key, body)
 
-    def _read_body(self) -> Any:
-        length = int(self.headers.get("content-length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        try:
-            return json.loads(raw) if raw else None
-        except ValueError:
-            return raw.decode("utf-8", "replace")
-
     def _answer(self, scenario: str, model: str, key: str, body: dict[str, Any]) -> None:
         if scenario in ERRORS:
             self._send_error(ERRORS[scenario], model, key)
             return
         if scenario == "slow":
-            self.server.stopping.wait(SLOW_SECONDS)
+            self.pause(SLOW_SECONDS)
         if scenario == "prompt_blocked":
             self._send_json(200, blocked(model, new_response_id()))
         elif scenario == "function_call":
@@ -379,25 +344,20 @@ class Handler(LoopbackHandler):
 
     # responses with a body
 
-    def _headers(self, content_type: str) -> dict[str, str]:
-        return {
-            "content-type": content_type,
-            "vary": "Origin, X-Origin, Referer",
-            "server-timing": f"gfet4t7; dur={random.randint(300, 2500)}",
-            "x-xss-protection": "0",
-            "x-frame-options": "SAMEORIGIN",
-            "x-content-type-options": "nosniff",
-            "alt-svc": 'h3=":443"; ma=2592000,h3-29=":443"; ma=2592000',
-        }
+    def _headers(self, content_type: str) -> list[tuple[str, str]]:
+        return [
+            ("content-type", content_type),
+            ("vary", "Origin, X-Origin, Referer"),
+            ("server-timing", f"gfet4t7; dur={random.randint(300, 2500)}"),
+            ("x-xss-protection", "0"),
+            ("x-frame-options", "SAMEORIGIN"),
+            ("x-content-type-options", "nosniff"),
+            ("alt-svc", 'h3=":443"; ma=2592000,h3-29=":443"; ma=2592000'),
+        ]
 
     def _send_json(self, status: int, payload: Any) -> None:
         data = json.dumps(payload, indent=2).encode()
-        self.send_response(status)
-        for name, value in self._headers("application/json; charset=UTF-8").items():
-            self.send_header(name, value)
-        self.send_header("content-length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        self.send_body(status, data, self._headers("application/json; charset=UTF-8"))
 
     def _send_error(self, spec: ErrorSpec, model: str, key: str) -> None:
         self._send_json(spec.code, error_body(spec, model, key, self._version))
@@ -409,19 +369,9 @@ class Handler(LoopbackHandler):
             self._send_error(ERRORS[scenario], model, key)
             return
         if scenario == "slow":
-            self.server.stopping.wait(SLOW_SECONDS)
-        self.send_response(200)
-        for name, value in self._headers("text/event-stream").items():
-            self.send_header(name, value)
-        self.send_header("transfer-encoding", "chunked")
-        self.end_headers()
-        try:
-            for payload in self._chunks(scenario, model):
-                self._send_chunk(payload)
-        except StreamCut:
-            self._cut()
-            return
-        self.wfile.write(b"0\r\n\r\n")
+            self.pause(SLOW_SECONDS)
+        headers = [*self._headers("text/event-stream"), ("transfer-encoding", "chunked")]
+        self.send_chunked(200, headers, map(_event, self._chunks(scenario, model)))
 
     def _chunks(self, scenario: str, model: str) -> Iterator[dict[str, Any] | bytes]:
         response_id = new_response_id()
@@ -431,28 +381,27 @@ class Handler(LoopbackHandler):
         if scenario == "stream_error_first":
             yield _pretty_error(model)
             return
-        pieces = _pieces(TEXT, 3)
+        texts = pieces(TEXT, 3)
         if scenario == "stream_long":
-            pieces = [f"word{index} " for index in range(LONG_STREAM_CHUNKS)]
-        for index, piece in enumerate(pieces):
-            last = index == len(pieces) - 1 and scenario != "stream_truncated"
-            tokens_so_far = round(CANDIDATES_TOKENS * (index + 1) / len(pieces))
+            texts = [f"word{index} " for index in range(LONG_STREAM_CHUNKS)]
+        for index, piece in enumerate(texts):
+            last = index == len(texts) - 1 and scenario != "stream_truncated"
+            tokens_so_far = round(CANDIDATES_TOKENS * (index + 1) / len(texts))
             yield response(model, response_id, piece, "STOP" if last else None, tokens_so_far)
             if scenario == "stream_long":
-                self.server.stopping.wait(LONG_STREAM_PAUSE)
+                self.pause(LONG_STREAM_PAUSE)
             if index == 0 and scenario == "stream_cut":
                 raise StreamCut
             if index == 1 and scenario == "stream_error":
                 yield _pretty_error(model)
                 return
 
-    def _send_chunk(self, payload: dict[str, Any] | bytes) -> None:
-        if isinstance(payload, bytes):
-            encoded = payload
-        else:
-            encoded = b"data: " + json.dumps(payload, separators=(",", ":")).encode() + b"\r\n\r\n"
-        self._write_chunk(encoded)
-        self.wfile.flush()
+
+def _event(payload: dict[str, Any] | bytes) -> bytes:
+    """A `data:` event (lines separated by CRLF), or bytes sent as they are."""
+    if isinstance(payload, bytes):
+        return payload
+    return b"data: " + json.dumps(payload, separators=(",", ":")).encode() + b"\r\n\r\n"
 
 
 # --- the fake ------------------------------------------------------------------------------------
@@ -469,9 +418,3 @@ class FakeGoogle(LoopbackFake):
     handler = Handler
     scenarios = SCENARIOS
     thread_name = "fake-google"
-
-    def next_scenario(self, model: str) -> str:
-        planned = self.planned()
-        if planned is not None:
-            return planned
-        return model if model in SCENARIOS else "ok"
