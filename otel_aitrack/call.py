@@ -56,6 +56,7 @@ class Call:
         self._started = time.perf_counter()
         self.attempts = 0
         self._attempts_this_send = 0
+        self._answer: dict[str, Any] | None = None  # what the HTTP response told (status, request id)
         self._tokens: tuple[object, contextvars.Token[Call | None]] | None = None
         self._first_chunk_at: float | None = None
         self._last_chunk_at = 0.0
@@ -108,6 +109,10 @@ class Call:
         self._attempts_this_send += 1
         taken = self._attempts_this_send - 1 if retries_taken is None else retries_taken
         self.attempts = max(self.attempts, taken)
+
+    def answered(self, attributes: dict[str, Any]) -> None:
+        """What the HTTP response the SDK parses told: its status and request id."""
+        self._answer = attributes
 
     def chunk(self) -> None:
         """A stream's chunk arrived: time to the first chunk, then the time each further one took."""
@@ -239,6 +244,8 @@ class Call:
         """What the response told, its model name redacted like the request's (the provider echoes
         back what it was sent: a key passed as the model comes back in `gen_ai.response.model`)."""
         attributes = details.attributes
+        if self._answer:
+            attributes = {**self._answer, **attributes}
         if names.GEN_AI_RESPONSE_MODEL not in attributes:
             return attributes
         return {**attributes, names.GEN_AI_RESPONSE_MODEL: self._response_model(details)}
@@ -260,6 +267,11 @@ class Call:
         details = self.provider.error_details(error)
         if category is not None:
             details.category = category
+        if self._answer:  # answered, then failed (a body that does not parse)
+            if details.status_code is None:
+                details.status_code = self._answer.get(names.HTTP_RESPONSE_STATUS_CODE)
+            if details.request_id is None:
+                details.request_id = self._answer.get(names.AITRACK_REQUEST_ID)
         if details.resend_count:  # the SDK's own count (botocore's), where no retry hook counts
             self.attempts = max(self.attempts, details.resend_count)
         return details

@@ -13,7 +13,7 @@ from .providers.base import Provider
 from .providers.bedrock import BedrockProvider
 from .providers.google import GoogleProvider
 from .providers.openai import OpenAIProvider
-from .wrappers import method_wrapper, own_span_stand_in, retry_counter, send_counter
+from .wrappers import method_wrapper, own_span_stand_in, response_reader, retry_counter, send_counter
 
 _logger = logging.getLogger(__name__)
 
@@ -52,6 +52,8 @@ def _targets(provider: Provider) -> Iterator[tuple[str, str, Any]]:
         yield module, method, retry_counter
     for module, method in provider.send_hooks():
         yield module, method, send_counter
+    for module, method in provider.response_hooks():
+        yield module, method, response_reader
     for module, function in provider.own_span_hooks():
         yield module, function, own_span_stand_in(provider)
 

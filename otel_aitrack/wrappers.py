@@ -189,6 +189,18 @@ def send_counter(
     return wrapped(*args, **kwargs)
 
 
+def response_reader(
+    wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    """Wraps the SDK's response parser: tells the current call the status and request id it was answered
+    with (a parsed body does not keep the status; a body that fails to parse keeps neither)."""
+    call = CURRENT_CALL.get()
+    if call is not None:
+        with guard("response status"):
+            call.answered(call.provider.answer_attributes(kwargs.get("response")))
+    return wrapped(*args, **kwargs)
+
+
 def _start(provider: Provider, endpoint: Endpoint, instance: Any, kwargs: dict[str, Any]) -> Call | None:
     runtime = active()
     if runtime is None:

@@ -4,6 +4,8 @@ What every provider shares (errors, retries, streams, identity) is in tests/conf
 
 from __future__ import annotations
 
+import re
+
 import openai
 import pydantic
 import pytest
@@ -42,6 +44,18 @@ def test_responses_create_failure(client: openai.OpenAI, fake: FakeOpenAI, telem
     with pytest.raises(openai.RateLimitError):
         client.responses.create(model="gpt-4o-mini", input="hi")
     assert attrs(telemetry.span())[names.AITRACK_ERROR_PROVIDER_CODE] == "rate_limit_exceeded"
+
+
+def test_a_200_whose_body_does_not_parse_fails_with_the_status_and_request_id_it_was_answered_with(
+    client: openai.OpenAI, fake: FakeOpenAI, telemetry: Telemetry
+) -> None:
+    fake.plan("garbled_200")
+    with pytest.raises(Exception) as raised:
+        client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    a = attrs(telemetry.span())
+    assert a[names.ERROR_TYPE] == type(raised.value).__name__
+    assert a[names.HTTP_RESPONSE_STATUS_CODE] == 200
+    assert re.fullmatch(r"req_[0-9a-f]{32}", a[names.AITRACK_REQUEST_ID])
 
 
 def test_secrets_in_urls_and_bearer_tokens_of_an_error_message_are_redacted(

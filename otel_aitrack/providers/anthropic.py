@@ -25,7 +25,14 @@ from ..genai import (
 )
 from ..names import Category
 from .base import Endpoint, ErrorDetails, Provider, ResponseDetails, StreamError
-from .http import attribute, is_http_response, response_attributes, server_attributes, status_error_details
+from .http import (
+    attribute,
+    is_http_response,
+    parse_hooks,
+    response_attributes,
+    server_attributes,
+    status_error_details,
+)
 
 _MESSAGES = "anthropic.resources.messages.messages"
 _BETA_MESSAGES = "anthropic.resources.beta.messages.messages"
@@ -49,6 +56,7 @@ def _messages_endpoints(module: str) -> tuple[Endpoint, ...]:
 ENDPOINTS: tuple[Endpoint, ...] = _messages_endpoints(_MESSAGES) + _messages_endpoints(_BETA_MESSAGES)
 
 _REQUEST_ID_HEADER = "request-id"
+_RESPONSE_HOOKS = parse_hooks("anthropic._base_client")
 # The SDK's span names of the methods above (`beta.messages` uses the same ones).
 _OWN_SPAN_NAMES = frozenset({"anthropic.messages.create", "anthropic.messages.count_tokens"})
 # What the application gives the SDK's span through the client's `open_telemetry=` option, kept on ours.
@@ -130,6 +138,12 @@ class AnthropicProvider(Provider):
 
     def retry_hooks(self) -> tuple[tuple[str, str], ...]:
         return (("anthropic._base_client", "BaseClient._build_request"),)
+
+    def response_hooks(self) -> tuple[tuple[str, str], ...]:
+        return _RESPONSE_HOOKS
+
+    def answer_attributes(self, response: Any) -> dict[str, Any]:
+        return response_attributes(response, _REQUEST_ID_HEADER)
 
     def own_span_hooks(self) -> tuple[tuple[str, str], ...]:
         # The SDK's call span (`anthropic.messages.create`): ours takes its place, see docs/providers.md.

@@ -133,6 +133,15 @@ class Provider(ABC):
         """(module, "Class.method") of the SDK's per-attempt request builder, to count retries."""
         return ()
 
+    def response_hooks(self) -> tuple[tuple[str, str], ...]:
+        """(module, "Class.method") that the SDK hands the HTTP response it parses as `response=`: what
+        `answer_attributes` reads of it completes what the parsed result (or a failure to parse it) tells."""
+        return ()
+
+    def answer_attributes(self, response: Any) -> dict[str, Any]:
+        """`http.response.status_code` and `aitrack.request.id` of a response `response_hooks` saw."""
+        return {}
+
     def send_hooks(self) -> tuple[tuple[str, str], ...]:
         """(module, "Class.method") around the SDK's retry loop, for retry hooks that take no `retries_taken`:
         the attempts after each call of it are counted as one request's (so that several requests of one

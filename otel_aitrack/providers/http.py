@@ -39,6 +39,13 @@ def response_attributes(response: Any, request_id_header: str) -> dict[str, Any]
     return attributes
 
 
+def parse_hooks(base_client_module: str) -> tuple[tuple[str, str], ...]:
+    """The response parsers of a Stainless SDK (openai, anthropic), sync and async: each is handed the
+    HTTP response of a call as `response=`, after the retries, before the body is parsed."""
+    clients = ("SyncAPIClient", "AsyncAPIClient")
+    return tuple((base_client_module, f"{client}._process_response") for client in clients)
+
+
 def is_http_response(result: Any) -> bool:
     """A raw response object (`with_raw_response` / `with_streaming_response`), not a parsed body."""
     cls = type(result)

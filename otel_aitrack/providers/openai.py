@@ -20,7 +20,7 @@ from ..genai import (
 )
 from . import compatible
 from .base import Endpoint, ErrorDetails, Provider, ResponseDetails, StreamError
-from .http import attribute, response_attributes, status_error_details
+from .http import attribute, parse_hooks, response_attributes, status_error_details
 from .http import is_http_response as _is_http_response
 
 _CHAT = "openai.resources.chat.completions"
@@ -40,6 +40,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
 )
 
 _REQUEST_ID_HEADER = "x-request-id"
+_RESPONSE_HOOKS = parse_hooks("openai._base_client")
 # Responses API stream events that end a stream; the failing ones carry an error.
 _RESPONSES_TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed", "error"})
 
@@ -92,6 +93,12 @@ class OpenAIProvider(Provider):
 
     def retry_hooks(self) -> tuple[tuple[str, str], ...]:
         return (("openai._base_client", "BaseClient._build_request"),)
+
+    def response_hooks(self) -> tuple[tuple[str, str], ...]:
+        return _RESPONSE_HOOKS
+
+    def answer_attributes(self, response: Any) -> dict[str, Any]:
+        return response_attributes(response, _REQUEST_ID_HEADER)
 
 
 def provider_code(error: BaseException) -> str | None:

@@ -112,7 +112,7 @@ class ProviderCase:
     is_sdk_stream: Callable[[Any], bool]  # the opened stream is the SDK's own object, not a proxy
     # What a successful call records.
     response_model: str | None
-    # http.response.status_code of a success: the SDKs' parsed results do not all say it.
+    # http.response.status_code of a success (None: the SDK does not tell it).
     call_status: int | None
     stream_status: int | None
     finish_reasons: tuple[str, ...]
@@ -221,7 +221,7 @@ def stainless(
         "is_sdk_stream": lambda opened: type(opened) is sdk.Stream,
         "is_sdk_async_stream": lambda opened: type(opened) is sdk.AsyncStream,
         "stream_with": True,
-        "call_status": None,  # a parsed result does not keep its response's status; a stream does
+        "call_status": 200,  # read from the response the SDK parses (the parsed result does not keep it)
         "stream_status": 200,
         "error_base": sdk.APIError,
         "sdk_files": (f"{sdk.__name__}/_base_client.py",),

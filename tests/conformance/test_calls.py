@@ -205,6 +205,7 @@ async def test_an_async_success_records_the_genai_attributes(
     assert a.get(names.GEN_AI_RESPONSE_ID) == case.response_id(result)
     case.assert_request_id(a.get(names.AITRACK_REQUEST_ID), case.request_id(result))
     assert a[names.GEN_AI_RESPONSE_FINISH_REASONS] == case.finish_reasons
+    assert a.get(names.HTTP_RESPONSE_STATUS_CODE) == case.call_status
     assert names.ERROR_TYPE not in a
 
 

@@ -8,6 +8,7 @@ Scenarios, besides the demo's (ok, slow, not_found, rate_limit, server_error, st
     echo_error          a 400 whose message echoes what the caller sent: the body's `user` field, and
                         each request header named in the `x-fake-echo-headers` header (`name: value`)
     echo_answer         a success whose answer is the text of the request's last message
+    garbled_200         a 200 whose JSON body is an HTML page (a gateway in front of the API)
     stream_error        chat/completions: 2 chunks, then `data: {"error": ...}`;
                         Responses: a few events, then an `error` event
     stream_failed       Responses: a few events, then `response.failed`; chat/completions: as stream_error
@@ -121,7 +122,9 @@ ERRORS: dict[str, ErrorSpec] = {
 STREAM_SCENARIOS = frozenset(
     {*fake_provider.STREAM_SCENARIOS, "stream_error", "stream_failed", "stream_cut", "stream_long"}
 )
-SCENARIOS = frozenset({*fake_provider.SCENARIOS, "echo_answer", *ERRORS, *STREAM_SCENARIOS})
+SCENARIOS = frozenset(
+    {*fake_provider.SCENARIOS, "echo_answer", "garbled_200", *ERRORS, *STREAM_SCENARIOS}
+)
 
 
 def last_message_text(body: dict[str, Any]) -> str:
@@ -188,6 +191,10 @@ class Handler(OpenAIHandler):
     def answer(self, scenario: str, call: Call) -> None:
         if scenario == "echo_answer":
             call.text = last_message_text(call.body)
+        if scenario == "garbled_200":
+            page = b"<html><body>502 upstream unavailable</body></html>"
+            self.send_body(200, page, [*self.provider_headers(), ("content-type", "application/json")])
+            return
         super().answer(scenario, call)
 
     def streams(self, call: Call) -> bool:
