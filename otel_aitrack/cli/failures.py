@@ -1,7 +1,8 @@
 """`otel-aitrack failures`: the incident view, from the stack's Prometheus and (optionally) Tempo.
 
 Prompt types ranked by failure rate and failed calls over the window, with their consecutive
-failures, last error code and last failure time: the dashboard's table, from the same PromQL
+failures, last error code, top failure category and last failure time: the dashboard's table, from the
+same PromQL
 (otel_aitrack/stack/promql.py, the single source of the stack's queries). With `--tempo`, the latest failed
 calls of each failing prompt type, from a TraceQL search: their failure groups (by
 `aitrack.error.fingerprint`: count, first and last seen), then each call's error code, HTTP status,
@@ -94,9 +95,9 @@ def failure_rows(
     failed = _by_prompt(prometheus.instant(promql.failed_calls(f, since.text), now))
     consecutive = _by_prompt(prometheus.instant(promql.consecutive_failures(f), now))
     last_failure_ms = _by_prompt(prometheus.instant(promql.last_failure_time_ms(f), now))
-    last_error = {
-        _key(s): s.labels.get(promql.ERROR_TYPE) for s in prometheus.instant(promql.last_error_type(f), now)
-    }
+    last_error = _label_by_prompt(prometheus.instant(promql.last_error_type(f), now), promql.ERROR_TYPE)
+    categories = prometheus.instant(promql.top_category(f, since.text), now)
+    top_category = _label_by_prompt(categories, promql.CATEGORY)
     return [
         FailureRow(
             prompt_type=prompt,
@@ -105,6 +106,7 @@ def failure_rows(
             failed=failed.get((service, prompt), 0.0),
             consecutive_failures=round(consecutive.get((service, prompt), 0.0)),
             last_error_code=last_error.get((service, prompt)),
+            top_category=top_category.get((service, prompt)),
             last_failed_at=_from_ms(last_failure_ms.get((service, prompt))),
         )
         for (service, prompt), count in calls.items()
@@ -121,6 +123,10 @@ def prompt_filters(prompt_type: str | None) -> promql.Filters:
 
 def _by_prompt(samples: list[Sample]) -> dict[tuple[str, str], float]:
     return {_key(s): s.value for s in samples}
+
+
+def _label_by_prompt(samples: list[Sample], label: str) -> dict[tuple[str, str], str | None]:
+    return {_key(s): s.labels.get(label) for s in samples}
 
 
 def _key(sample: Sample) -> tuple[str, str]:

@@ -15,7 +15,7 @@ from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
-from ..book import PromptStats
+from ..book import FailureGroup, PromptStats
 
 WARNING_PERCENT = 20.0
 CRITICAL_PERCENT = 50.0
@@ -37,6 +37,7 @@ class FailureRow:
     last_error_code: str | None = None
     last_failed_at: datetime | None = None
     service: str | None = None
+    top_category: str | None = None  # aitrack.error.category with the most failed calls
 
     @property
     def failure_rate(self) -> float:
@@ -52,7 +53,19 @@ class FailureRow:
             consecutive_failures=stats.consecutive_failures,
             last_error_code=stats.last_error_code,
             last_failed_at=stats.last_failed_at,
+            top_category=top_category(stats.failure_groups),
         )
+
+
+def top_category(groups: Iterable[FailureGroup]) -> str | None:
+    """The category with the most failed calls among a prompt type's failure groups (None: none failed);
+    a tie goes to the category that failed last."""
+    counts: dict[str, tuple[int, datetime]] = {}
+    for group in groups:
+        if group.category:
+            count, last = counts.get(group.category, (0, group.last_seen))
+            counts[group.category] = (count + group.count, max(last, group.last_seen))
+    return max(counts, key=counts.__getitem__) if counts else None
 
 
 @dataclass(frozen=True)
@@ -128,19 +141,20 @@ def ranked(rows: Iterable[FailureRow]) -> list[FailureRow]:
 
 
 def failure_table(rows: Iterable[FailureRow], title: str | None = None) -> RenderableType:
-    """The list view: prompt type, calls, failed, failure rate, consecutive failures, last error,
-    worst first, under its title."""
+    """The list view: prompt type, calls, failed, failure rate, consecutive failures, last error, top
+    category, last failure, worst first, under its title."""
     rows = ranked(rows)
     with_service = any(row.service for row in rows)
     table = Table(header_style="bold", expand=False)
     if with_service:
-        table.add_column("service", overflow="fold")
-    table.add_column("prompt type", overflow="fold")
+        table.add_column("service", no_wrap=True)  # identifiers: never folded, so they copy whole
+    table.add_column("prompt type", no_wrap=True)
     table.add_column("calls", justify="right")
     table.add_column("failed", justify="right")
     table.add_column("failure rate", justify="right")
     table.add_column("consecutive", justify="right")
-    table.add_column("last error", overflow="fold")
+    table.add_column("last error", no_wrap=True)
+    table.add_column("top category", no_wrap=True)
     table.add_column("last failure")
     for row in rows:
         cells: list[str | Text] = [row.service or _NONE] if with_service else []
@@ -151,6 +165,7 @@ def failure_table(rows: Iterable[FailureRow], title: str | None = None) -> Rende
             failure_rate_cell(row.failure_rate),
             consecutive_cell(row.consecutive_failures),
             row.last_error_code or _NONE,
+            row.top_category or _NONE,
             clock_time(row.last_failed_at),
         ]
         table.add_row(*cells)
@@ -194,13 +209,16 @@ def failure_heading(prompt_type: str, error_code: str | None, at: datetime | Non
     return f"Latest failure: {prompt_type} · {error_code or 'unknown error'} · {clock_time(at)}"
 
 
+PIPE_WIDTH = 140  # the failure table with a service column and its identifiers unfolded
+
+
 def make_console(stderr: bool = False) -> Console:
-    """Where the command writes: colours on a terminal, plain text in a pipe or CI log (120 columns
+    """Where the command writes: colours on a terminal, plain text in a pipe or CI log (140 columns
     unless COLUMNS says otherwise). Strings print literally: no markup, emoji codes or highlighting,
     since error messages and URLs are data."""
     console = Console(stderr=stderr, markup=False, emoji=False, highlight=False)
-    if not console.is_terminal and console.width < 120:
-        console = Console(stderr=stderr, markup=False, emoji=False, highlight=False, width=120)
+    if not console.is_terminal and console.width < PIPE_WIDTH:
+        console = Console(stderr=stderr, markup=False, emoji=False, highlight=False, width=PIPE_WIDTH)
     return console
 
 

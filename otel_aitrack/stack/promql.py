@@ -149,12 +149,12 @@ def last_error_type(f: Filters) -> str:
     return group(f"topk by ({by(*PROMPT_KEY)}) ", f"1,\n{latest_per_type}")
 
 
-def top_category(f: Filters) -> str:
-    """The failure category with the most failed calls over WINDOW, one series per prompt type: its
+def top_category(f: Filters, window: str = WINDOW) -> str:
+    """The failure category with the most failed calls over the window, one series per prompt type: its
     `aitrack_error_category` label names it (rate_limit, auth, timeout, ...), its value is their count."""
     per_category = group(
         f"sum by ({by(*PROMPT_KEY, CATEGORY)}) ",
-        window_increase(selector(CALLS, *f.calls, CATEGORIZED), WINDOW),
+        window_increase(selector(CALLS, *f.calls, CATEGORIZED), window),
     )
     return group(f"topk by ({by(*PROMPT_KEY)}) ", f"1,\n{per_category}")
 

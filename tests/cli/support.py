@@ -63,7 +63,7 @@ def one_line_error(stderr: str) -> str:
     return lines[0]
 
 
-def table_rows(output: str, columns: int = 7, key: int = 0) -> dict[str, list[str]]:
+def table_rows(output: str, columns: int = 8, key: int = 0) -> dict[str, list[str]]:
     """The rows of a printed failure table with `columns` columns, by the cell at `key`: the other cells."""
     rows = _tables(output, columns, lambda header: header[0] != "fingerprint" and "prompt type" in header)
     return {cells[key]: cells[:key] + cells[key + 1 :] for cells in rows}

@@ -44,6 +44,11 @@ def prometheus_answer(path: str, params: dict[str, str]) -> tuple[int, Any]:
         return 200, vector(
             (prompt("extract_invoice"), 6), (prompt("classify_email"), 1), (prompt("summarize"), 0)
         )
+    if "aitrack_error_category" in query:
+        return 200, vector(
+            ({**prompt("extract_invoice"), "aitrack_error_category": "not_found"}, 6),
+            ({**prompt("classify_email"), "aitrack_error_category": "rate_limit"}, 3.9),
+        )
     if "topk" in query:
         return 200, vector(
             ({**prompt("extract_invoice"), "error_type": "NotFoundError"}, 1.7e9),
@@ -99,16 +104,16 @@ def test_prompt_types_ranked_by_failure_rate_with_the_dashboards_figures(prometh
     done = run_cli("failures", "--prometheus", prometheus.url)
     assert done.returncode == 0, done.stderr
     assert f"in the last 15m, worst first (Prometheus at {prometheus.url})" in done.stdout
-    table = table_rows(done.stdout, columns=8, key=1)
-    assert {prompt: row[:6] for prompt, row in table.items()} == {
-        "extract_invoice": ["support-desk", "6", "6", "100.0 %", "⚠ 6", "NotFoundError"],
-        "classify_email": ["support-desk", "10", "4", "38.2 %", "1", "RateLimitError"],
-        "summarize": ["support-desk", "12", "0", "0.0 %", "0", "—"],
+    table = table_rows(done.stdout, columns=9, key=1)
+    assert {prompt: row[:7] for prompt, row in table.items()} == {
+        "extract_invoice": ["support-desk", "6", "6", "100.0 %", "⚠ 6", "NotFoundError", "not_found"],
+        "classify_email": ["support-desk", "10", "4", "38.2 %", "1", "RateLimitError", "rate_limit"],
+        "summarize": ["support-desk", "12", "0", "0.0 %", "0", "—", "—"],
     }
     assert list(table) == ["extract_invoice", "classify_email", "summarize"]  # worst first
     assert "Add --tempo URL" in done.stdout
     queries = [params["query"] for _, params in prometheus.requests]
-    assert len(queries) == 5 and all("[15m]" in q for q in queries[:2])
+    assert len(queries) == 6 and all("[15m]" in q for q in (*queries[:2], queries[5]))
 
 
 def test_the_latest_failed_calls_come_from_tempo(prometheus: JsonServer, tempo: JsonServer) -> None:

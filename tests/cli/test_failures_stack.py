@@ -134,8 +134,9 @@ def backfilled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, 
 
 
 def rows(output: str) -> dict[str, list[str]]:
-    """The table's rows by prompt type: [service, calls, failed, rate, consecutive, last error, time]."""
-    return table_rows(output, columns=8, key=1)
+    """The table's rows by prompt type: [service, calls, failed, rate, consecutive, last error, top
+    category, time]."""
+    return table_rows(output, columns=9, key=1)
 
 
 def clock(unix: int) -> str:
@@ -148,9 +149,12 @@ def test_prompt_types_ranked_with_their_figures_over_the_window(backfilled: tupl
     assert done.returncode == 0, done.stderr
     table = rows(done.stdout)
     assert list(table) == ["extract_invoice", "classify_email", "summarize_ticket"]  # worst first
-    assert table["extract_invoice"] == [JOB, "6", "6", "100.0 %", "⚠ 6", "NotFoundError", clock(now - 180)]
-    assert table["classify_email"] == [JOB, "10", "4", "40.0 %", "1", "APITimeoutError", clock(now - 180)]
-    assert table["summarize_ticket"] == [JOB, "10", "0", "0.0 %", "0", "—", "—"]
+    extract = [JOB, "6", "6", "100.0 %", "⚠ 6", "NotFoundError", "not_found", clock(now - 180)]
+    assert table["extract_invoice"] == extract
+    # 3 rate limits and the last call's timeout: the top category is not the last error's
+    classify = [JOB, "10", "4", "40.0 %", "1", "APITimeoutError", "rate_limit", clock(now - 180)]
+    assert table["classify_email"] == classify
+    assert table["summarize_ticket"] == [JOB, "10", "0", "0.0 %", "0", "—", "—", "—"]
 
 
 def test_a_wider_window_brings_older_calls_in(backfilled: tuple[str, int]) -> None:
@@ -257,7 +261,7 @@ def test_failures_shows_what_the_demo_recorded(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     shown = rows(done.stdout)
     assert set(shown) == set(recorded)
-    for prompt, (calls, failed_calls, rate, consecutive, _last_error, _at) in recorded.items():
+    for prompt, (calls, failed_calls, rate, consecutive, *_) in recorded.items():
         assert shown[prompt][:5] == ["support-desk-e2e", calls, failed_calls, rate, consecutive], prompt
     # The latest failed calls: real request ids of the demo's failed spans, through the collector.
     request_ids = {

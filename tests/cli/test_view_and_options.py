@@ -9,6 +9,7 @@ import pytest
 from rich.console import Console
 
 from otel_aitrack import PromptStats
+from otel_aitrack.book import FailureGroup
 from otel_aitrack.cli import failures, options, view
 from otel_aitrack.stack import promql
 
@@ -63,6 +64,26 @@ def test_table_ranks_by_failure_rate_then_failed_calls() -> None:
     assert "100.0 %" in lines[0] and "⚠ 3" in lines[0] and "NotFoundError" in lines[0]
     assert "50.0 %" in lines[1] and "⚠ 4" in lines[1]
     assert lines[3].split("│")[6].strip() == "—"  # no last error
+
+
+def test_the_top_category_has_the_most_failed_calls_and_a_tie_goes_to_the_latest() -> None:
+    def group(category: str | None, count: int, minute: int) -> FailureGroup:
+        at = datetime(2026, 1, 2, 3, minute, tzinfo=timezone.utc)
+        return FailureGroup(f"{minute:016x}", "E", None, category, count, at, at, "m", None)
+
+    assert view.top_category([]) is None
+    assert view.top_category([group(None, 5, 1)]) is None
+    # rate_limit over two groups (2 + 2) outnumbers server's 3; an uncategorised group is left out
+    assert view.top_category(
+        [group("rate_limit", 2, 1), group("server", 3, 2), group("rate_limit", 2, 3)]
+    ) == ("rate_limit")
+    assert view.top_category([group("auth", 2, 4), group("timeout", 2, 5), group(None, 9, 6)]) == "timeout"
+    stats = PromptStats("p", 4, 4, failure_groups=(group("timeout", 1, 1), group("quota", 3, 2)))
+    row = view.FailureRow.from_stats(stats)
+    assert row.top_category == "quota"
+    console = Console(width=140, record=True, color_system=None)
+    console.print(view.failure_table([row]))
+    assert [cell.strip() for cell in console.export_text().splitlines()[3].split("│")][7] == "quota"
 
 
 def test_a_service_column_appears_only_when_rows_have_one() -> None:

@@ -177,9 +177,9 @@ def run_demo(wheel: Wheel, otlp: str, prometheus: str, workdir: Path) -> Live:
 def test_failures_from_the_wheel_shows_what_the_demo_recorded(wheel: Wheel, live: Live) -> None:
     failures = [wheel.bin("otel-aitrack"), "failures", "--prometheus", live.prometheus]
     done = _run(failures, wheel.venv, 60, _outside_the_checkout())
-    shown = table_rows(done.stdout, columns=8, key=1)
+    shown = table_rows(done.stdout, columns=9, key=1)
     assert set(shown) == set(live.demo_table)
-    for prompt, (calls, failed, rate, consecutive, last_error, _at) in live.demo_table.items():
+    for prompt, (calls, failed, rate, consecutive, last_error, *_) in live.demo_table.items():
         # service, calls, failed, rate, consecutive failures, last error code: one instant query
         assert shown[prompt][:6] == [SERVICE, calls, failed, rate, consecutive, last_error], prompt
 
