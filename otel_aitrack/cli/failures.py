@@ -2,9 +2,8 @@
 
 Prompt types ranked by failure rate and failed calls over the window, with their consecutive
 failures, last error code, top failure category and last failure time: the dashboard's table, from the
-same PromQL
-(otel_aitrack/stack/promql.py, the single source of the stack's queries). With `--tempo`, the latest failed
-calls of each failing prompt type, from a TraceQL search: their failure groups (by
+same PromQL (otel_aitrack/stack/promql.py, the single source of the stack's queries). With `--tempo`,
+the latest failed calls of each failing prompt type, from a TraceQL search: their failure groups (by
 `aitrack.error.fingerprint`: count, first and last seen), then each call's error code, HTTP status,
 request id, message, and with `--traceback` the traceback.
 """
