@@ -56,7 +56,7 @@ class Call:
         self._started = time.perf_counter()
         self.attempts = 0
         self._attempts_this_send = 0
-        self._answer: dict[str, Any] | None = None  # what the HTTP response told (status, request id)
+        self._answer: Any = None  # the HTTP response the SDK parsed (its status, its request id)
         self._tokens: tuple[object, contextvars.Token[Call | None]] | None = None
         self._first_chunk_at: float | None = None
         self._last_chunk_at = 0.0
@@ -110,9 +110,9 @@ class Call:
         taken = self._attempts_this_send - 1 if retries_taken is None else retries_taken
         self.attempts = max(self.attempts, taken)
 
-    def answered(self, attributes: dict[str, Any]) -> None:
-        """What the HTTP response the SDK parses told: its status and request id."""
-        self._answer = attributes
+    def answered(self, response: object) -> None:
+        """The HTTP response the SDK parses: kept, and read only at the end for what the result lacks."""
+        self._answer = response
 
     def chunk(self) -> None:
         """A stream's chunk arrived: time to the first chunk, then the time each further one took."""
@@ -244,11 +244,24 @@ class Call:
         """What the response told, its model name redacted like the request's (the provider echoes
         back what it was sent: a key passed as the model comes back in `gen_ai.response.model`)."""
         attributes = details.attributes
-        if self._answer:
-            attributes = {**self._answer, **attributes}
+        if self._answer is not None and names.HTTP_RESPONSE_STATUS_CODE not in attributes:
+            attributes = {**self._answered(names.AITRACK_REQUEST_ID not in attributes), **attributes}
         if names.GEN_AI_RESPONSE_MODEL not in attributes:
             return attributes
         return {**attributes, names.GEN_AI_RESPONSE_MODEL: self._response_model(details)}
+
+    def _answered(self, with_request_id: bool) -> dict[str, Any]:
+        """The status of the response the SDK parsed, and its request id if asked (the header is read
+        only when the result lacks the id: most parsed results carry it)."""
+        attributes: dict[str, Any] = {}
+        status = getattr(self._answer, "status_code", None)
+        if isinstance(status, int) and not isinstance(status, bool):
+            attributes[names.HTTP_RESPONSE_STATUS_CODE] = status
+        if with_request_id:
+            request_id = self.provider.answer_request_id(self._answer)
+            if request_id:
+                attributes[names.AITRACK_REQUEST_ID] = request_id
+        return attributes
 
     def _response_model(self, details: ResponseDetails) -> str | None:
         model = details.attributes.get(names.GEN_AI_RESPONSE_MODEL)
@@ -267,11 +280,10 @@ class Call:
         details = self.provider.error_details(error)
         if category is not None:
             details.category = category
-        if self._answer:  # answered, then failed (a body that does not parse)
-            if details.status_code is None:
-                details.status_code = self._answer.get(names.HTTP_RESPONSE_STATUS_CODE)
-            if details.request_id is None:
-                details.request_id = self._answer.get(names.AITRACK_REQUEST_ID)
+        if self._answer is not None and details.status_code is None:  # answered, then failed to parse
+            answered = self._answered(not details.request_id)
+            details.status_code = answered.get(names.HTTP_RESPONSE_STATUS_CODE)
+            details.request_id = details.request_id or answered.get(names.AITRACK_REQUEST_ID)
         if details.resend_count:  # the SDK's own count (botocore's), where no retry hook counts
             self.attempts = max(self.attempts, details.resend_count)
         return details

@@ -192,12 +192,11 @@ def send_counter(
 def response_reader(
     wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> Any:
-    """Wraps the SDK's response parser: tells the current call the status and request id it was answered
-    with (a parsed body does not keep the status; a body that fails to parse keeps neither)."""
+    """Wraps the SDK's response parser: hands the current call the HTTP response it was answered with (a
+    parsed body does not keep the status; a body that fails to parse keeps neither it nor the request id)."""
     call = CURRENT_CALL.get()
     if call is not None:
-        with guard("response status"):
-            call.answered(call.provider.answer_attributes(kwargs.get("response")))
+        call.answered(kwargs.get("response"))
     return wrapped(*args, **kwargs)
 
 

@@ -64,7 +64,7 @@ MUTATIONS = (
         "success-status-dropped",
         "a parsed success keeps no http.response.status_code",
         "call.py",
-        "        self._answer = attributes",
+        "        self._answer = response",
         "        pass",
         (f"{_CONFORMANCE}/test_calls.py",),
     ),

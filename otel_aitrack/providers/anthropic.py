@@ -27,6 +27,7 @@ from ..names import Category
 from .base import Endpoint, ErrorDetails, Provider, ResponseDetails, StreamError
 from .http import (
     attribute,
+    header,
     is_http_response,
     parse_hooks,
     response_attributes,
@@ -142,8 +143,8 @@ class AnthropicProvider(Provider):
     def response_hooks(self) -> tuple[tuple[str, str], ...]:
         return _RESPONSE_HOOKS
 
-    def answer_attributes(self, response: Any) -> dict[str, Any]:
-        return response_attributes(response, _REQUEST_ID_HEADER)
+    def answer_request_id(self, response: Any) -> str | None:
+        return header(response, _REQUEST_ID_HEADER)
 
     def own_span_hooks(self) -> tuple[tuple[str, str], ...]:
         # The SDK's call span (`anthropic.messages.create`): ours takes its place, see docs/providers.md.

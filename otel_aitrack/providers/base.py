@@ -134,13 +134,14 @@ class Provider(ABC):
         return ()
 
     def response_hooks(self) -> tuple[tuple[str, str], ...]:
-        """(module, "Class.method") that the SDK hands the HTTP response it parses as `response=`: what
-        `answer_attributes` reads of it completes what the parsed result (or a failure to parse it) tells."""
+        """(module, "Class.method") that the SDK hands the HTTP response it parses as `response=`: its
+        `status_code`, and `answer_request_id` of it, complete what the parsed result (or a failure to
+        parse it) tells."""
         return ()
 
-    def answer_attributes(self, response: Any) -> dict[str, Any]:
-        """`http.response.status_code` and `aitrack.request.id` of a response `response_hooks` saw."""
-        return {}
+    def answer_request_id(self, response: Any) -> str | None:
+        """The request id of a response `response_hooks` saw (asked only when the result has none)."""
+        return None
 
     def send_hooks(self) -> tuple[tuple[str, str], ...]:
         """(module, "Class.method") around the SDK's retry loop, for retry hooks that take no `retries_taken`:

@@ -20,7 +20,7 @@ from ..genai import (
 )
 from . import compatible
 from .base import Endpoint, ErrorDetails, Provider, ResponseDetails, StreamError
-from .http import attribute, parse_hooks, response_attributes, status_error_details
+from .http import attribute, header, parse_hooks, response_attributes, status_error_details
 from .http import is_http_response as _is_http_response
 
 _CHAT = "openai.resources.chat.completions"
@@ -97,8 +97,8 @@ class OpenAIProvider(Provider):
     def response_hooks(self) -> tuple[tuple[str, str], ...]:
         return _RESPONSE_HOOKS
 
-    def answer_attributes(self, response: Any) -> dict[str, Any]:
-        return response_attributes(response, _REQUEST_ID_HEADER)
+    def answer_request_id(self, response: Any) -> str | None:
+        return header(response, _REQUEST_ID_HEADER)
 
 
 def provider_code(error: BaseException) -> str | None:
