@@ -89,6 +89,7 @@ class AITrackInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         instruments = instruments_of(meter, BOOK)
         guard.on_internal_error(instruments.count_internal_error)
         instruments.handoff.on_error(guard.reporter("histogram record"))
+        instruments.handoff.on_dropped(instruments.count_dropped)
         redactor = Redactor(settings.redact_patterns)
         runtime.activate(
             runtime.Runtime(

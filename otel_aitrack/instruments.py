@@ -18,7 +18,7 @@ from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
 from . import collected, forks, names
 from .book import FailureBook
-from .handoff import new_handoff
+from .handoff import DROPPED, new_handoff
 
 Pairs = tuple[tuple[str, Any], ...]  # attribute (name, value) pairs, hashable
 
@@ -137,6 +137,10 @@ class Instruments:
 
     def count_internal_error(self, error: BaseException) -> None:
         self.internal_errors.add(1, {names.ERROR_TYPE: type(error).__name__})
+
+    def count_dropped(self, count: int) -> None:
+        """Histogram measurements the full hand-off dropped (`handoff.LIMIT`)."""
+        self.internal_errors.add(count, {names.ERROR_TYPE: DROPPED})
 
     def held_here(self) -> bool:
         """Whether this thread holds the series' lock or the hand-off's (`collected`)."""

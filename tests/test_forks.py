@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import faulthandler
 import json
+import logging
 import multiprocessing
 import os
 import signal
@@ -134,6 +135,63 @@ def test_children_forked_while_threads_hold_the_locks_never_hang_and_start_clean
     assert hung == 0, f"{hung} of {len(outcomes)} children hung:\n{where}"
     assert outcomes == [0] * len(outcomes), "exit 3: parent's stats; 4: wrong figures; 5: wrong counter"
     assert otel_aitrack.stats()["in_parent"].total_calls == 20, "the parent keeps its own figures"
+
+
+def _sdk_storage_lock(telemetry: Telemetry) -> Any:
+    """The lock the OTel SDK's reader storage holds while it collects, and takes at an instrument's first
+    measurement: held at the fork, every histogram first recorded in the child waits for ever."""
+    try:
+        consumer = telemetry.meter_provider._measurement_consumer  # type: ignore[attr-defined]
+        return consumer._reader_storages[telemetry.reader]._lock
+    except (AttributeError, KeyError):  # pragma: no cover - the SDK's internals moved
+        pytest.skip("this OpenTelemetry SDK keeps its reader storage elsewhere")
+
+
+def child_under_a_stuck_sdk(base_url: str) -> int:
+    """In a forked child whose SDK takes no measurement: calls return, are counted exactly, and no more
+    than the hand-off's limit waits; the rest is dropped with one warning."""
+    current = runtime.active()
+    assert current is not None
+    handoff = current.instruments.handoff
+    handoff.limit, handoff.wake_at = 60, 1  # a small limit, so that a few calls fill it
+    warnings: list[str] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = lambda record: warnings.append(record.getMessage())  # type: ignore[method-assign]
+    logging.getLogger("otel_aitrack").addHandler(handler)
+    with otel_aitrack.track("under_stuck_sdk"):
+        for _ in range(99):
+            ask(base_url)
+        ask(base_url, "server_error")
+    figures = otel_aitrack.stats()["under_stuck_sdk"]
+    if (figures.total_calls, figures.total_failed_calls, figures.consecutive_failures) != (100, 1, 1):
+        return 3
+    # A duration per call and two token counts per success: one is in the thread, stuck in the SDK.
+    if len(handoff._pending) != 60 or handoff.dropped != 99 * 3 + 1 - 60 - 1:
+        return 4
+    return 0 if len(warnings) == 1 and "HandoffFull" in warnings[0] else 5
+
+
+def test_a_child_forked_while_the_sdk_collects_keeps_its_calls_exact_and_its_memory_bounded(
+    fake: FakeOpenAI, telemetry: Telemetry, tmp_path: Path
+) -> None:
+    lock = _sdk_storage_lock(telemetry)
+    stacks = tmp_path / "child.txt"
+    # Held by the forking thread, which the child keeps, so no thread of the child can take it: a
+    # collecting thread of the parent held it, but the child's first new thread may get that thread's
+    # reclaimed stack, hence its ident, and take the (reentrant) lock as its own by chance.
+    with lock:
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child reports by its exit code only
+            code = 6
+            try:
+                faulthandler.dump_traceback_later(CHILD_SECONDS - 5, file=stacks.open("w"))
+                code = child_under_a_stuck_sdk(fake.base_url)
+            finally:
+                os._exit(code)
+    outcome = wait_for_child(pid)
+    where = stacks.read_text() if stacks.exists() else ""
+    assert outcome is not None, f"the child hung:\n{where}"
+    assert outcome == 0, "exit 3: wrong figures; 4: hand-off unbounded or drops uncounted; 5: no warning"
 
 
 def _pool_worker(base_url: str) -> tuple[int, dict[str, int]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import threading
@@ -11,6 +12,8 @@ from typing import Any
 import openai
 import pytest
 
+import otel_aitrack
+from otel_aitrack import handoff as handoff_module
 from otel_aitrack import names, runtime
 from otel_aitrack.handoff import Handoff, new_handoff
 from tests.conftest import API_KEY, Telemetry, instrumented
@@ -29,6 +32,21 @@ class Recorded:
             raise ValueError("the SDK refused this one")
         self.values.append(value)
         self.threads.add(threading.current_thread().name)
+
+
+class Stuck:
+    """A `record` that waits until released, as one waits on an SDK lock held since a fork."""
+
+    def __init__(self, then: Any = None) -> None:
+        self.released = threading.Event()
+        self.entered = threading.Event()
+        self.then = then
+
+    def __call__(self, value: float, attributes: dict[str, Any], context: Any) -> None:
+        self.entered.set()
+        self.released.wait()
+        if self.then is not None:
+            self.then(value, attributes, context)
 
 
 def wait_until(condition: Any, timeout: float = 5.0) -> bool:
@@ -90,6 +108,48 @@ def test_close_records_what_is_pending_and_stops_the_thread() -> None:
     assert not handoff._thread.is_alive()
 
 
+def test_a_stuck_sdk_bounds_the_queue_drops_new_measurements_and_warns_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    handoff, stuck, record = Handoff(wake_at=1, limit=10), Stuck(), Recorded()
+    counted: list[int] = []
+    handoff.on_dropped(counted.append)
+    handoff.put((stuck, 0.0, {}, None))
+    assert stuck.entered.wait(5)  # the thread took the first one and waits in the "SDK"
+    with caplog.at_level(logging.WARNING, logger="otel_aitrack"):
+        for value in range(1, 26):
+            handoff.put((record, float(value), {}, None))
+    assert len(handoff._pending) == 10  # bounded: the first 10 wait, the next 15 are dropped
+    assert handoff.dropped == 15
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1, [r.getMessage() for r in warnings]
+    assert "HandoffFull" in warnings[0].getMessage() and "fork" in warnings[0].getMessage()
+    assert counted == []  # counted by a drain, never on the caller's path
+    stuck.released.set()
+    assert wait_until(lambda: len(record.values) == 10)
+    handoff.drain()
+    assert record.values == [float(value) for value in range(1, 11)]  # what waited is recorded, in order
+    assert counted == [15]  # and what was dropped is counted once
+    handoff.put((record, 99.0, {}, None))  # taken again once there is room
+    handoff.drain()
+    assert record.values[-1] == 99.0 and counted == [15]
+    handoff.close()
+
+
+def test_close_does_not_wait_for_ever_on_a_drain_stuck_in_the_sdk(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(handoff_module, "CLOSE_WAIT", 0.2)
+    handoff, stuck = Handoff(wake_at=1), Stuck()
+    handoff.put((stuck, 0.0, {}, None))
+    assert stuck.entered.wait(5)
+    closer = threading.Thread(target=handoff.close)
+    closer.start()
+    closer.join(timeout=5)
+    try:
+        assert not closer.is_alive()  # `uninstrument()` returns; the stuck drain stays the SDK's business
+    finally:
+        stuck.released.set()
+
+
 def _child_state(handoff: Handoff, answer: Any) -> None:
     answer.send((len(handoff._pending), handoff._thread is None))
 
@@ -138,6 +198,37 @@ def test_uninstrument_records_what_is_still_pending(fake: Any) -> None:
         assert len(handoff._pending) == 3  # the duration and the two token counts wait
     assert len(handoff._pending) == 0  # recorded by `uninstrument()`, before any collection
     assert sum(point.count for point in seen.points(names.METRIC_OPERATION_DURATION)) == 1
+
+
+def test_calls_under_a_stuck_sdk_stay_exact_and_the_dropped_histograms_are_counted(
+    fake: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = openai.OpenAI(base_url=fake.base_url, api_key=API_KEY, max_retries=0)
+    with instrumented() as seen:
+        active = runtime.active()
+        assert active is not None
+        instruments, handoff = active.instruments, active.instruments.handoff
+        monkeypatch.setattr(handoff, "wake_at", 1)
+        monkeypatch.setattr(handoff, "limit", 30)
+        stuck = Stuck(then=instruments.duration.record)
+        monkeypatch.setattr(instruments, "duration", type("StuckHistogram", (), {"record": stuck})())
+        for _ in range(40):
+            chat(client)
+        fake.reset()
+        fake.plan("not_found")
+        with pytest.raises(openai.NotFoundError):
+            chat(client)
+        # The calls never waited on the SDK: all returned, counted exactly, the failure too.
+        figures = otel_aitrack.stats()["untracked"]
+        assert (figures.total_calls, figures.total_failed_calls, figures.consecutive_failures) == (41, 1, 1)
+        assert len(handoff._pending) == 30 and handoff.dropped > 0
+        stuck.released.set()
+        durations = sum(point.count for point in seen.points(names.METRIC_OPERATION_DURATION))
+        tokens = sum(point.count for point in seen.points(names.METRIC_TOKEN_USAGE))
+        dropped = seen.value(names.METRIC_INSTRUMENTATION_ERRORS, error__type="HandoffFull")
+        assert dropped == handoff.dropped
+        assert durations + tokens + dropped == 41 + 40 * 2  # a duration per call, two token counts a success
+        assert seen.value(names.METRIC_CALLS, error__type="NotFoundError") == 1
 
 
 def chat(client: Any) -> None:
