@@ -140,6 +140,14 @@ MUTATIONS = (
         "        pass",
         (_CONFORMANCE, "-k", "google"),
     ),
+    Mutation(
+        "handoff-unbounded",
+        "a forked child whose OTel SDK is stuck keeps every histogram measurement: memory without end",
+        "handoff.py",
+        "        if waiting >= self.limit:",
+        "        if False:",
+        ("tests/test_handoff.py", "tests/test_forks.py"),
+    ),
 )
 
 
