@@ -11,6 +11,7 @@ by tests/stack/test_slo_rules.py.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -192,24 +193,57 @@ def window_increase(values: Sequence[int | None], minute: int, window: int) -> f
     return float(max(inside)) if inside else None
 
 
+def kahan_sum(values: Sequence[float]) -> float:
+    """A sum as Prometheus 3 adds (`sum`, `sum_over_time`): Kahan-Neumaier, the compensation added last."""
+    total, compensation = 0.0, 0.0
+    for value in values:
+        moved = total + value
+        if math.isinf(moved):
+            compensation = 0.0
+        elif abs(total) >= abs(value):
+            compensation += (total - moved) + value
+        else:
+            compensation += (value - moved) + total
+        total = moved
+    return total if math.isinf(total) else total + compensation
+
+
+def _divided(counted: tuple[float, float] | None) -> float | None:
+    """failed / all calls, where there were calls."""
+    return counted[0] / counted[1] if counted is not None and counted[1] > 0 else None
+
+
 @dataclass(frozen=True)
 class _Model:
     objectives: Objectives
     horizon: int
 
-    def ratio(self, traffic: Traffic, minute: int, window: int) -> float | None:
-        """failure_ratio: failed / all calls of the window; None where there were no calls."""
+    def increments(self, traffic: Traffic, minute: int, window: int) -> tuple[float, float] | None:
+        """(failed, all) calls of the window, as promql.failed_calls and promql.calls add them; None
+        where no series has a sample in the window."""
         parts = [
             (c.failure, window_increase(c.values, minute, window)) for c in counters(traffic, self.horizon)
         ]
         calls = [v for _, v in parts if v is not None]
         failed = [v for failure, v in parts if failure and v is not None]
-        if not calls or sum(calls) <= 0:
+        return (kahan_sum(failed) if failed else 0.0, kahan_sum(calls)) if calls else None
+
+    def ratio(self, traffic: Traffic, minute: int, window: str) -> float | None:
+        """The recorded error ratio: failed / all calls of the window; None where there were no calls.
+        Over slo.SUMMED_WINDOWS, the sums of the STEP records of the window's evaluations (one a minute,
+        from 0m: promtool evaluates the rules every minute of the test)."""
+        minutes = slo.seconds(window) // 60
+        if window not in slo.SUMMED_WINDOWS:
+            return _divided(self.increments(traffic, minute, minutes))
+        step = slo.seconds(slo.STEP) // 60
+        records = [self.increments(traffic, m, step) for m in range(max(0, minute - minutes + 1), minute + 1)]
+        kept = [r for r in records if r is not None]
+        if not kept:
             return None
-        return (sum(failed) if failed else 0.0) / sum(calls)
+        return _divided((kahan_sum([f for f, _ in kept]), kahan_sum([c for _, c in kept])))
 
     def burn_rate(self, traffic: Traffic, minute: int, window: str) -> float | None:
-        ratio = self.ratio(traffic, minute, slo.seconds(window) // 60)
+        ratio = self.ratio(traffic, minute, window)
         return None if ratio is None else ratio / self.objectives.budget(traffic.prompt)
 
     def condition(self, alert: BurnRateAlert, traffic: Traffic, minute: int) -> bool:
