@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import shutil
 import statistics
 import subprocess
@@ -30,7 +29,7 @@ from pathlib import Path
 
 import yaml
 
-from otel_aitrack.stack import slo
+from otel_aitrack.stack import promql, slo
 from tests.stack.stack_support import prometheus_tool, running_prometheus
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,7 +43,7 @@ _OUTCOMES = (
 _MODELS = ("gpt-4o-mini", "claude-sonnet-4-5", "gemini-2.5-flash")
 
 
-def series_labels(count: int) -> Iterator[tuple[str, float]]:
+def series_labels(count: int) -> Iterator[tuple[dict[str, str], float]]:
     """`count` label sets of aitrack_calls_total, each with its calls per second."""
     made = 0
     prompt = 0
@@ -68,10 +67,14 @@ def series_labels(count: int) -> Iterator[tuple[str, float]]:
                             "aitrack_error_category": category,
                             "aitrack_error_fingerprint": fingerprint,
                         }
-                    inner = ",".join(f'{k}="{v}"' for k, v in labels.items())
-                    yield "aitrack_calls_total{" + inner + "}", 2.0 if index == 0 else 0.01 * index
+                    yield labels, 2.0 if index == 0 else 0.01 * index
                     made += 1
         prompt += 1
+
+
+def _series(metric: str, labels: dict[str, str]) -> str:
+    # Not promql.selector: OpenMetrics takes no space after a label's comma, PromQL's ", " is refused.
+    return metric + "{" + ",".join(f'{name}="{value}"' for name, value in labels.items()) + "}"
 
 
 def write_openmetrics(path: Path, count: int, days: float, step: int, end: int) -> int:
@@ -79,23 +82,23 @@ def write_openmetrics(path: Path, count: int, days: float, step: int, end: int) 
     evaluations would have left them), so that each rules file reads what it reads in production."""
     start = end - int(days * 86400)
     samples = 0
-    per_prompt: dict[str, list[float]] = {}
+    per_prompt: dict[tuple[str, str], list[float]] = {}  # (job, prompt type): [calls, failed] a second
     with path.open("w") as out:
         out.write("# TYPE aitrack_calls counter\n")
-        for selector, per_second in series_labels(count):
-            lines = [f"{selector} {int(per_second * (t - start))} {t}\n" for t in range(start, end + 1, step)]
+        for labels, per_second in series_labels(count):
+            series = _series(promql.CALLS, labels)
+            lines = [f"{series} {int(per_second * (t - start))} {t}\n" for t in range(start, end + 1, step)]
             out.writelines(lines)
             samples += len(lines)
-            key = selector[selector.index('job="') : selector.index(',instance')]
-            key += "," + re.search(r'gen_ai_prompt_name="[^"]*"', selector).group()  # type: ignore[union-attr]
-            rates = per_prompt.setdefault(key, [0.0, 0.0])
+            rates = per_prompt.setdefault((labels["job"], labels[promql.PROMPT]), [0.0, 0.0])
             rates[0] += per_second
-            rates[1] += per_second if "error_type" in selector else 0.0
+            rates[1] += per_second if promql.ERROR_TYPE in labels else 0.0
         for index, record in enumerate((slo.CALLS_RECORD, slo.FAILED_RECORD)):
             out.write(f"# TYPE {record} gauge\n")
-            for key, rates in per_prompt.items():
+            for (job, prompt), rates in per_prompt.items():
+                series = _series(record, {"job": job, promql.PROMPT: prompt})
                 value = rates[index] * slo.seconds(slo.STEP)
-                lines = [f"{record}{{{key}}} {value} {t}\n" for t in range(start, end + 1, 60)]
+                lines = [f"{series} {value} {t}\n" for t in range(start, end + 1, 60)]
                 out.writelines(lines)
                 samples += len(lines)
         out.write("# EOF\n")

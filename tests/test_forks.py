@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -95,6 +95,20 @@ def child_checks(base_url: str) -> int:
     return 0 if counted == 2 else 5  # aitrack.calls counts the child's calls only
 
 
+def fork_running(checks: Callable[[str], int], base_url: str, stacks: Path) -> int:
+    """Fork a child that exits with `checks(base_url)` (6 if it raised) and never returns here; where it
+    waits, if it hangs, goes to `stacks` for the failure message. In the parent: the child's pid."""
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports by its exit code only
+        code = 6
+        try:
+            faulthandler.dump_traceback_later(CHILD_SECONDS - 5, file=stacks.open("w"))
+            code = checks(base_url)
+        finally:
+            os._exit(code)
+    return pid
+
+
 def wait_for_child(pid: int) -> int | None:
     """The child's exit code, or None if it is still running after CHILD_SECONDS (killed then)."""
     deadline = time.monotonic() + CHILD_SECONDS
@@ -117,16 +131,7 @@ def test_children_forked_while_threads_hold_the_locks_never_hang_and_start_clean
     outcomes = []
     for _ in range(12):
         time.sleep(0.01)
-        stacks = tmp_path / f"child-{len(outcomes)}.txt"
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - the child reports by its exit code only
-            code = 6
-            try:
-                # Where a hung child waits, for the failure message.
-                faulthandler.dump_traceback_later(CHILD_SECONDS - 5, file=stacks.open("w"))
-                code = child_checks(fake.base_url)
-            finally:
-                os._exit(code)
+        pid = fork_running(child_checks, fake.base_url, tmp_path / f"child-{len(outcomes)}.txt")
         outcomes.append(wait_for_child(pid))
     hung = outcomes.count(None)
     where = "\n".join(
@@ -180,14 +185,7 @@ def test_a_child_forked_while_the_sdk_collects_keeps_its_calls_exact_and_its_mem
     # collecting thread of the parent held it, but the child's first new thread may get that thread's
     # reclaimed stack, hence its ident, and take the (reentrant) lock as its own by chance.
     with lock:
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - the child reports by its exit code only
-            code = 6
-            try:
-                faulthandler.dump_traceback_later(CHILD_SECONDS - 5, file=stacks.open("w"))
-                code = child_under_a_stuck_sdk(fake.base_url)
-            finally:
-                os._exit(code)
+        pid = fork_running(child_under_a_stuck_sdk, fake.base_url, stacks)
     outcome = wait_for_child(pid)
     where = stacks.read_text() if stacks.exists() else ""
     assert outcome is not None, f"the child hung:\n{where}"
